@@ -1,0 +1,58 @@
+"""The cells' equations, written once (see :mod:`rnnlab.cells.base`).
+
+``make_cell(kind, input_size, hidden_size, bias=True, **variant)`` builds any cell by name:
+
+============  ==============================================  ==============================
+kind          cell                                            variant arguments
+============  ==============================================  ==============================
+``rnn``       Elman RNN                                       ``nonlinearity="tanh"|"relu"``
+``lstm``      LSTM (i, f, g, o)                               ``peephole``, ``forget_bias``,
+                                                              ``layer_norm``
+``gru``       GRU (r, z, n)                                   ``reset="after"|"before"``
+``mut1``      MUT1 (Jozefowicz et al. 2015)
+``mut2``      MUT2
+``mut3``      MUT3
+============  ==============================================  ==============================
+"""
+
+from __future__ import annotations
+
+from rnnlab.cells.base import Cell, ParamSpec
+from rnnlab.cells.gru import GRUCell
+from rnnlab.cells.lstm import LSTMCell
+from rnnlab.cells.rnn import RNNCell
+
+CELL_KINDS = ("rnn", "lstm", "gru", "mut1", "mut2", "mut3")
+
+
+def make_cell(kind: str, input_size: int, hidden_size: int, bias: bool = True, **variant) -> Cell:
+    """Build a cell by name; unknown kinds or variant arguments raise a ValueError that lists
+    the valid ones."""
+    kind = kind.lower()
+    if kind == "rnn":
+        cls, allowed = RNNCell, ("nonlinearity",)
+    elif kind == "lstm":
+        if variant.get("layer_norm"):
+            from rnnlab.cells.lstm_ln import LayerNormLSTMCell
+
+            variant = {k: v for k, v in variant.items() if k != "layer_norm"}
+            cls, allowed = LayerNormLSTMCell, ("peephole", "forget_bias")
+        else:
+            variant = {k: v for k, v in variant.items() if k != "layer_norm"}
+            cls, allowed = LSTMCell, ("peephole", "forget_bias")
+    elif kind == "gru":
+        cls, allowed = GRUCell, ("reset",)
+    elif kind in ("mut1", "mut2", "mut3"):
+        from rnnlab.cells.mut import MUT_CELLS
+
+        cls, allowed = MUT_CELLS[kind], ()
+    else:
+        raise ValueError(f"unknown cell {kind!r}; valid cells: {', '.join(CELL_KINDS)}")
+    unknown = sorted(set(variant) - set(allowed))
+    if unknown:
+        valid = ", ".join(allowed) if allowed else "none"
+        raise ValueError(f"{kind} cell got unknown arguments {unknown}; valid: {valid}")
+    return cls(input_size, hidden_size, bias, **variant)
+
+
+__all__ = ["CELL_KINDS", "Cell", "GRUCell", "LSTMCell", "ParamSpec", "RNNCell", "make_cell"]

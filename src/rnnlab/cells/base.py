@@ -1,0 +1,234 @@
+"""What every cell provides, and the helpers cells share.
+
+Dimension letters (project-wide): T time, B batch, D input, H hidden, G gates (the input projection of
+a cell is ``G * H`` wide).
+
+A cell is the *equations* of one recurrent unit, written once over an array namespace ``xp``
+(:mod:`rnnlab.ops`) so that NumPy and torch both run them:
+
+- ``project_input(xp, P, X)``: the input part of every pre-activation, for all time steps at once
+  (one GEMM, hoisted out of the time loop). ``X: (N, D) -> (XG, aux)`` with ``XG: (N, Gx)``,
+  ``N = T * B``, and ``aux`` whatever the cell needs back in ``param_grads`` (usually None).
+- ``step(xp, P, xg, state, rmask)``: one time step. ``xg: (B, Gx)`` is this step's row of ``XG``;
+  ``state`` is ``(h,)`` or ``(h, c)``; ``rmask: (B, H)`` is an optional recurrent-dropout mask applied
+  to ``h_{t-1}`` where it enters a recurrent matmul. Returns ``(state, cache)``.
+- ``step_backward(xp, P, cache, dstate)``: the hand-derived backward of ``step``. Returns
+  ``(dstate_prev, keep)``; ``keep`` holds per-step gradients (``(B, .)``) that the cell wants
+  back, stacked over time, to form its parameter gradients after the loop.
+- ``param_grads(xp, P, X, aux, trace)``: every parameter gradient and ``dX``, as a few large GEMMs
+  and reductions over the whole sequence (``trace`` stacks cache fields and kept gradients over
+  time). Returns ``(dP, dX)``.
+
+``P`` holds the parameters under their *equation* names, in textbook right-multiplication layout
+(``W_xh: (D, Gx)``, ``W_hh: (H, G * H)``), which are views of the stored torch.nn layout
+(``weight_ih: (Gx, D)``...). :meth:`Cell.equation_params` and :meth:`Cell.stored_grads` convert.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+# Stored (torch.nn) name -> equation name. Weights are transposed on the way in and out.
+_WEIGHTS = {"weight_ih": "W_xh", "weight_hh": "W_hh"}
+_BIASES = {"bias_ih": "b_xh", "bias_hh": "b_hh"}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One stored parameter of a cell: its torch.nn-style name, shape and initialiser."""
+
+    name: str
+    shape: tuple[int, ...]
+    init: str = "uniform"  # "uniform" (+-1/sqrt(H), as torch.nn), "zeros", "ones"
+
+
+class Cell:
+    """Base class of all cells. Subclasses define the equations; see the module docstring."""
+
+    #: short name used in configs, reports and benchmark tables
+    kind: ClassVar[str] = ""
+    #: names of the state tensors, in order (``("h",)`` or ``("h", "c")``)
+    states: ClassVar[tuple[str, ...]] = ("h",)
+    #: the recurrent gates multiple G: weight_hh is ``(G * H, H)``
+    gates: ClassVar[int] = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        if input_size <= 0 or hidden_size <= 0:
+            raise ValueError(
+                f"input_size and hidden_size must be positive, got {input_size} and {hidden_size}"
+            )
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.bias = bool(bias)
+
+    # ----------------------------------------------------------------- parameters
+    @property
+    def input_width(self) -> int:
+        """Gx: width of the input projection (``G * H`` for most cells)."""
+        return self.gates * self.hidden_size
+
+    def param_specs(self) -> list[ParamSpec]:
+        """Stored parameters in torch.nn order: weight_ih, weight_hh, bias_ih, bias_hh, extras."""
+        H, D = self.hidden_size, self.input_size
+        specs = [
+            ParamSpec("weight_ih", (self.input_width, D)),
+            ParamSpec("weight_hh", (self.gates * H, H)),
+        ]
+        if self.bias:
+            specs += [
+                ParamSpec("bias_ih", (self.input_width,)),
+                ParamSpec("bias_hh", (self.gates * H,)),
+            ]
+        return specs + self.extra_param_specs()
+
+    def extra_param_specs(self) -> list[ParamSpec]:
+        """Variant parameters (peepholes, layer-norm gains...). None by default."""
+        return []
+
+    def init_params(self, rng: np.random.Generator, dtype=np.float64) -> dict[str, np.ndarray]:
+        """Fresh parameters as NumPy arrays (stored names), initialised like torch.nn.
+
+        Every weight and bias is drawn from ``U(-1/sqrt(H), 1/sqrt(H))``; variants then adjust
+        (:meth:`adjust_init`), e.g. the forget-gate bias.
+        """
+        k = 1.0 / math.sqrt(self.hidden_size)
+        params = {}
+        for spec in self.param_specs():
+            if spec.init == "uniform":
+                params[spec.name] = rng.uniform(-k, k, size=spec.shape).astype(dtype)
+            elif spec.init == "zeros":
+                params[spec.name] = np.zeros(spec.shape, dtype=dtype)
+            elif spec.init == "ones":
+                params[spec.name] = np.ones(spec.shape, dtype=dtype)
+            else:  # pragma: no cover - a programming error in a cell definition
+                raise ValueError(f"unknown init {spec.init!r}")
+        self.adjust_init(params)
+        return params
+
+    def adjust_init(self, params: dict[str, Any]) -> None:
+        """Variant-specific changes to a fresh initialisation (in place). Nothing by default."""
+
+    @staticmethod
+    def equation_params(stored: dict[str, Any]) -> dict[str, Any]:
+        """Stored (torch.nn layout) parameters -> equation names and layout (views, no copies)."""
+        P = {}
+        for name, value in stored.items():
+            if name in _WEIGHTS:
+                P[_WEIGHTS[name]] = value.T
+            else:
+                P[_BIASES.get(name, name)] = value
+        return P
+
+    @staticmethod
+    def stored_grads(dP: dict[str, Any]) -> dict[str, Any]:
+        """Inverse of :meth:`equation_params` for gradients."""
+        inv_w = {v: k for k, v in _WEIGHTS.items()}
+        inv_b = {v: k for k, v in _BIASES.items()}
+        out = {}
+        for name, value in dP.items():
+            if name in inv_w:
+                out[inv_w[name]] = value.T
+            else:
+                out[inv_b.get(name, name)] = value
+        return out
+
+    # ----------------------------------------------------------------- equations
+    def project_input(self, xp, P, X):
+        """``X: (N, D) -> (XG: (N, Gx), aux)``: ``X @ W_xh + b_xh`` (the hoisted input GEMM)."""
+        return linear(xp, X, P["W_xh"], P.get("b_xh")), None
+
+    def step(self, xp, P, xg, state, rmask=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step_backward(self, xp, P, cache, dstate):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def param_grads(self, xp, P, X, aux, trace):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def input_grads(self, xp, P, X, dXG):
+        """Gradients of the input projection: ``(dW_xh, db_xh, dX)`` from ``dXG: (N, Gx)``."""
+        dW = xp.matmul(xp.T(X), dXG)  # (D, Gx)
+        dX = xp.matmul(dXG, xp.T(P["W_xh"]))  # (N, D)
+        db = xp.sum0(dXG) if "b_xh" in P else None
+        return dW, db, dX
+
+    def gated_grads(self, xp, P, X, trace, da="da", operand="hr", folded_bias=False):
+        """Gradients of the common shape ``a_t = x_t W_xh + b_xh + h~_t W_hh + b_hh``.
+
+        ``da`` names the kept per-step gradient of ``a`` and ``operand`` the cache field holding
+        ``h~``. ``folded_bias``: both biases were added in the input projection (their gradients
+        are equal). Returns ``(dP, dX)`` with ``dW_xh``, ``dW_hh`` and the biases.
+        """
+        dA = trace.flat_kept(da)  # (N, G*H)
+        dW_xh, db, dX = self.input_grads(xp, P, X, dA)
+        dP = {"W_xh": dW_xh, "W_hh": outer_sum(xp, trace.flat_cache(operand), dA)}
+        if db is not None:
+            dP["b_xh"] = db
+            dP["b_hh"] = xp.copy(db) if folded_bias else db
+        return dP, dX
+
+    def zero_state(self, xp, batch: int, like) -> tuple:
+        """Initial state of zeros: one ``(B, H)`` array per entry of :attr:`states`."""
+        return tuple(xp.zeros((batch, self.hidden_size), like) for _ in self.states)
+
+    def describe(self) -> str:
+        """A one-line human description (used in reports and errors)."""
+        return f"{self.kind}(D={self.input_size}, H={self.hidden_size})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, bias={self.bias})"
+
+
+def linear(xp, x, W, b=None):
+    """``x @ W + b`` with an optional bias (``x: (N, I)``, ``W: (I, O)``, ``b: (O,)``)."""
+    if b is None:
+        return xp.matmul(x, W)
+    return xp.addmm(b, x, W)
+
+
+class Trace:
+    """Per-step caches and kept gradients of one sequence, stacked over time on request.
+
+    ``trace.cache("h_prev")`` is ``(T, B, .)`` in *time order* (t = 0..T-1), whatever direction the
+    loop ran; ``trace.kept("da")`` likewise for the per-step gradients ``step_backward`` kept.
+    """
+
+    def __init__(self, xp, caches: list, kept: list[dict]):
+        self.xp = xp
+        self._caches = caches
+        self._kept = kept
+        self._memo: dict[tuple[str, str], Any] = {}
+
+    def cache(self, field: str):
+        key = ("cache", field)
+        if key not in self._memo:
+            self._memo[key] = self.xp.stack([getattr(c, field) for c in self._caches])
+        return self._memo[key]
+
+    def kept(self, name: str):
+        key = ("kept", name)
+        if key not in self._memo:
+            self._memo[key] = self.xp.stack([k[name] for k in self._kept])
+        return self._memo[key]
+
+    def flat_cache(self, field: str):
+        """``cache(field)`` as ``(T * B, .)``."""
+        x = self.cache(field)
+        return x.reshape(-1, x.shape[-1])
+
+    def flat_kept(self, name: str):
+        x = self.kept(name)
+        return x.reshape(-1, x.shape[-1])
+
+
+def outer_sum(xp, a, b):
+    """``sum_n a[n]^T b[n]`` over the flattened leading axes: ``(N, I), (N, O) -> (I, O)``."""
+    return xp.matmul(xp.T(a), b)
+
+
+__all__ = ["Cell", "ParamSpec", "Trace", "linear", "outer_sum"]

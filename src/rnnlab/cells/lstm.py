@@ -1,0 +1,157 @@
+"""The LSTM cell, with peephole connections and a forget-gate bias as options.
+
+Dimension letters: T time, B batch, D input, H hidden, N = T * B rows.
+
+Equations (gate order i, f, g, o as in torch.nn; right-multiplication; ``h~ = h_{t-1} * rmask`` is
+``h_{t-1}`` itself unless recurrent dropout is on)::
+
+    a   = x_t W_xh + b_xh + b_hh + h~ W_hh                          (B, 4H) pre-activations
+    a_i += p_i * c_{t-1};   a_f += p_f * c_{t-1}                     peephole only
+    i = sigmoid(a_i);  f = sigmoid(a_f);  g = tanh(a_g)
+    c_t = f * c_{t-1} + i * g
+    a_o += p_o * c_t                                                 peephole only
+    o = sigmoid(a_o)
+    h_t = o * tanh(c_t)
+
+Peepholes are Graves (2013)'s diagonal cell-to-gate weights, the LSTM of Chung et al. (2014): the
+input and forget gates look at ``c_{t-1}``, the output gate at ``c_t``. They are stored as
+``peephole: (3, H)`` with rows ``p_i, p_f, p_o``, initialised to zero (so a fresh peephole LSTM starts
+as the standard one).
+
+``forget_bias`` is added to the forget-gate slice of ``bias_ih`` at initialisation (Jozefowicz et al.
+2015 recommend 1.0). It is an initialisation only: the parameters keep torch.nn's layout.
+
+Backward (hand-derived; ``dh, dc`` arrive from step t+1 and the output)::
+
+    tc = tanh(c_t)
+    da_o = dh * tc * o(1-o)
+    dc  += dh * o * (1 - tc^2) + da_o * p_o
+    da_i = dc * g * i(1-i);   da_f = dc * c_{t-1} * f(1-f);   da_g = dc * i * (1-g^2)
+    dc_{t-1} = dc * f + da_i * p_i + da_f * p_f
+    dh_{t-1} = (da W_hh^T) * rmask
+    dW_hh = sum_t h~_t^T da_t;  dW_xh = sum_t x_t^T da_t;  db_xh = db_hh = sum_t da_t   (after the loop)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from rnnlab.cells.base import Cell, ParamSpec
+
+
+class LSTMCache(NamedTuple):
+    hr: object  # h~ = h_{t-1} * rmask, the operand of W_hh          (B, H)
+    c_prev: object  # c_{t-1}                                          (B, H)
+    s: object  # sigmoid of the pre-activations, i | f | . | o       (B, 4H)
+    g: object  # tanh(a_g)                                           (B, H)
+    o: object  # the output gate (s[:, 3H:] unless peephole)         (B, H)
+    c: object  # c_t                                                 (B, H)
+    tc: object  # tanh(c_t)                                          (B, H)
+    rmask: object  # recurrent dropout mask or None
+
+
+class LSTMCell(Cell):
+    """LSTM cell (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000).
+
+    Args:
+        input_size: D.
+        hidden_size: H.
+        bias: learn ``bias_ih`` and ``bias_hh`` (torch.nn keeps both; their sum is what matters).
+        peephole: add Graves (2013) peephole connections (parameter ``peephole: (3, H)``).
+        forget_bias: constant added to the forget-gate bias at initialisation.
+    """
+
+    kind = "lstm"
+    states = ("h", "c")
+    gates = 4
+
+    def __init__(self, input_size, hidden_size, bias=True, peephole=False, forget_bias=0.0):
+        super().__init__(input_size, hidden_size, bias)
+        self.peephole = bool(peephole)
+        self.forget_bias = float(forget_bias)
+        if self.forget_bias and not self.bias:
+            raise ValueError("forget_bias needs bias=True")
+
+    def extra_param_specs(self):
+        return [ParamSpec("peephole", (3, self.hidden_size), "zeros")] if self.peephole else []
+
+    def adjust_init(self, params):
+        if self.forget_bias:
+            H = self.hidden_size
+            params["bias_ih"][H : 2 * H] += self.forget_bias
+
+    # -------------------------------------------------------------- forward
+    def project_input(self, xp, P, X):
+        # Both biases enter the same sum, so they are added once, inside the hoisted GEMM.
+        if "b_xh" not in P:
+            return xp.matmul(X, P["W_xh"]), None
+        return xp.addmm(P["b_xh"] + P["b_hh"], X, P["W_xh"]), None
+
+    def step(self, xp, P, xg, state, rmask=None):
+        h_prev, c_prev = state
+        H = self.hidden_size
+        hr = h_prev if rmask is None else h_prev * rmask
+        a = xp.addmm(xg, hr, P["W_hh"])  # (B, 4H)
+        if self.peephole:
+            p = P["peephole"]
+            a[:, : 2 * H] += xp.concat([p[0] * c_prev, p[1] * c_prev])
+        s = xp.sigmoid(a)  # i | f | (unused) | o
+        i, f = s[:, :H], s[:, H : 2 * H]
+        g = xp.tanh(a[:, 2 * H : 3 * H])
+        c = f * c_prev
+        c += i * g
+        if self.peephole:
+            o = xp.sigmoid(a[:, 3 * H :] + P["peephole"][2] * c)
+        else:
+            o = s[:, 3 * H :]
+        tc = xp.tanh(c)
+        h = o * tc
+        return (h, c), LSTMCache(hr, c_prev, s, g, o, c, tc, rmask)
+
+    # -------------------------------------------------------------- backward
+    def step_backward(self, xp, P, cache, dstate):
+        dh, dc = dstate
+        H = self.hidden_size
+        hr, c_prev, s, g, o, c, tc, rmask = cache
+        i, f = s[:, :H], s[:, H : 2 * H]
+        da_o = xp.sigmoid_backward(dh * tc, o)
+        dc = dc + xp.tanh_backward(dh * o, tc)
+        if self.peephole:
+            dc += da_o * P["peephole"][2]
+        da_i = xp.sigmoid_backward(dc * g, i)
+        da_f = xp.sigmoid_backward(dc * c_prev, f)
+        da_g = xp.tanh_backward(dc * i, g)
+        da = xp.concat([da_i, da_f, da_g, da_o])  # (B, 4H)
+        dc_prev = dc * f
+        if self.peephole:
+            p = P["peephole"]
+            dc_prev += da_i * p[0] + da_f * p[1]
+        dh_prev = xp.matmul(da, xp.T(P["W_hh"]))
+        if rmask is not None:
+            dh_prev = dh_prev * rmask
+        return (dh_prev, dc_prev), {"da": da}
+
+    def param_grads(self, xp, P, X, aux, trace):
+        dP, dX = self.gated_grads(xp, P, X, trace, folded_bias=True)
+        if self.peephole:
+            dP["peephole"] = self.peephole_grads(xp, trace)
+        return dP, dX
+
+    def peephole_grads(self, xp, trace):
+        """``dp_i = sum da_i * c_{t-1}``, ``dp_f = sum da_f * c_{t-1}``, ``dp_o = sum da_o * c_t``."""
+        H = self.hidden_size
+        dA, c_prev = trace.flat_kept("da"), trace.flat_cache("c_prev")
+        return xp.stack(
+            [
+                xp.sum0(dA[:, :H] * c_prev),
+                xp.sum0(dA[:, H : 2 * H] * c_prev),
+                xp.sum0(dA[:, 3 * H :] * trace.flat_cache("c")),
+            ]
+        )
+
+    def describe(self):
+        extras = [n for n, on in (("peephole", self.peephole),) if on]
+        if self.forget_bias:
+            extras.append(f"forget_bias={self.forget_bias:g}")
+        tail = (", " + ", ".join(extras)) if extras else ""
+        return f"lstm(D={self.input_size}, H={self.hidden_size}{tail})"

@@ -1,0 +1,214 @@
+"""A small array namespace that NumPy and torch both satisfy.
+
+The cells' equations (``rnnlab.cells``) and the BPTT loop (``rnnlab.reference.bptt``) are written
+once against this namespace, so the same lines run in the NumPy reference engine (float64 proofs,
+float32 speed) and inside the torch fused engine's ``autograd.Function``.
+
+Only what the equations need is here, and every function has the same meaning in both backends.
+Functions take an optional ``out=`` where the hot loop benefits from writing into a preallocated
+buffer (both NumPy ufuncs and torch ops support it).
+
+Importing this module never imports torch: ``TorchOps`` is built on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Array = Any  # np.ndarray or torch.Tensor
+
+
+class NumpyOps:
+    """The NumPy backend (the reference engine)."""
+
+    name = "numpy"
+
+    @staticmethod
+    def matmul(a, b, out=None):
+        return np.matmul(a, b, out=out)
+
+    @staticmethod
+    def addmm(c, a, b, out=None):
+        """``c + a @ b``."""
+        r = np.matmul(a, b, out=out)
+        r += c
+        return r
+
+    @staticmethod
+    def sigmoid(x, out=None):
+        # 0.5 * (1 + tanh(x / 2)) is exact, overflow-free and one transcendental op.
+        r = np.multiply(x, 0.5, out=out)
+        np.tanh(r, out=r)
+        r += 1.0
+        r *= 0.5
+        return r
+
+    tanh = staticmethod(np.tanh)
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sqrt = staticmethod(np.sqrt)
+    multiply = staticmethod(np.multiply)
+    add = staticmethod(np.add)
+    subtract = staticmethod(np.subtract)
+    maximum = staticmethod(np.maximum)
+    where = staticmethod(np.where)
+
+    @staticmethod
+    def sigmoid_backward(grad, s):
+        """``grad * s * (1 - s)``: the gradient through ``s = sigmoid(a)``, given ``s``."""
+        return grad * (s - s * s)
+
+    @staticmethod
+    def tanh_backward(grad, y):
+        """``grad * (1 - y^2)``: the gradient through ``y = tanh(a)``, given ``y``."""
+        return grad * (1.0 - y * y)
+
+    @staticmethod
+    def relu(x, out=None):
+        return np.maximum(x, 0, out=out)
+
+    @staticmethod
+    def relu_grad(y):
+        """Derivative of relu written in terms of its output ``y``."""
+        return (y > 0).astype(y.dtype)
+
+    @staticmethod
+    def sum0(x):
+        """Sum over the leading axes, keeping the last: ``(..., F) -> (F,)``."""
+        return x.reshape(-1, x.shape[-1]).sum(axis=0)
+
+    @staticmethod
+    def mean_last(x):
+        return x.mean(axis=-1, keepdims=True)
+
+    @staticmethod
+    def zeros(shape, like):
+        return np.zeros(shape, dtype=like.dtype)
+
+    @staticmethod
+    def empty(shape, like):
+        return np.empty(shape, dtype=like.dtype)
+
+    @staticmethod
+    def zeros_like(x):
+        return np.zeros_like(x)
+
+    @staticmethod
+    def empty_like(x):
+        return np.empty_like(x)
+
+    @staticmethod
+    def concat(xs, axis=-1):
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def stack(xs):
+        return np.stack(xs)
+
+    @staticmethod
+    def copy(x):
+        return x.copy()
+
+    @staticmethod
+    def unbind(x):
+        """The rows of ``x`` along axis 0, as views."""
+        return list(x)
+
+    @staticmethod
+    def T(x):  # noqa: N802 - the textbook transpose
+        """Transpose of a matrix (a view)."""
+        return x.T
+
+
+class _TorchOps:
+    """The torch backend (the fused engine). Instantiated lazily by :func:`torch_ops`."""
+
+    name = "torch"
+
+    def __init__(self):
+        import torch
+
+        self._torch = torch
+        self.matmul = torch.matmul
+        self.sigmoid = torch.sigmoid
+        self.tanh = torch.tanh
+        self.exp = torch.exp
+        self.log = torch.log
+        self.sqrt = torch.sqrt
+        self.multiply = torch.mul
+        self.add = torch.add
+        self.subtract = torch.sub
+        self.maximum = torch.maximum
+        self.where = torch.where
+        self.relu = torch.relu
+        self.stack = torch.stack
+        # ATen's fused activation-backward kernels: one pass instead of three elementwise ops.
+        self.sigmoid_backward = torch.ops.aten.sigmoid_backward
+        self.tanh_backward = torch.ops.aten.tanh_backward
+
+    def addmm(self, c, a, b, out=None):
+        """``c + a @ b``; ``c`` broadcasts over rows as in ``torch.addmm``."""
+        if out is None:
+            return self._torch.addmm(c, a, b)
+        return self._torch.addmm(c, a, b, out=out)
+
+    @staticmethod
+    def relu_grad(y):
+        return (y > 0).to(y.dtype)
+
+    @staticmethod
+    def sum0(x):
+        return x.reshape(-1, x.shape[-1]).sum(0)
+
+    @staticmethod
+    def mean_last(x):
+        return x.mean(-1, keepdim=True)
+
+    def zeros(self, shape, like):
+        return self._torch.zeros(shape, dtype=like.dtype, device=like.device)
+
+    def empty(self, shape, like):
+        return self._torch.empty(shape, dtype=like.dtype, device=like.device)
+
+    def zeros_like(self, x):
+        return self._torch.zeros_like(x)
+
+    def empty_like(self, x):
+        return self._torch.empty_like(x)
+
+    def concat(self, xs, axis=-1):
+        return self._torch.cat(xs, dim=axis)
+
+    @staticmethod
+    def copy(x):
+        return x.clone()
+
+    @staticmethod
+    def unbind(x):
+        # One UnbindBackward for all rows, not one SelectBackward per row: under autograd,
+        # indexing x[t] T times would make the backward pass O(T^2).
+        return x.unbind(0)
+
+    @staticmethod
+    def T(x):  # noqa: N802
+        return x.t()
+
+
+_TORCH_OPS: _TorchOps | None = None
+
+
+def torch_ops() -> _TorchOps:
+    """The torch namespace (imports torch on first call)."""
+    global _TORCH_OPS
+    if _TORCH_OPS is None:
+        _TORCH_OPS = _TorchOps()
+    return _TORCH_OPS
+
+
+def namespace(x: Array):
+    """The namespace matching array ``x``: :class:`NumpyOps` for ndarrays, torch otherwise."""
+    if isinstance(x, np.ndarray):
+        return NumpyOps
+    return torch_ops()
