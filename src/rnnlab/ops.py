@@ -88,6 +88,11 @@ class NumpyOps:
         return np.zeros(shape, dtype=like.dtype)
 
     @staticmethod
+    def as_array(a, like):
+        """``a`` (any array-like) in ``like``'s backend and dtype."""
+        return np.asarray(a, dtype=like.dtype)
+
+    @staticmethod
     def empty(shape, like):
         return np.empty(shape, dtype=like.dtype)
 
@@ -117,7 +122,7 @@ class NumpyOps:
         return list(x)
 
     @staticmethod
-    def T(x):  # noqa: N802 - the textbook transpose
+    def T(x):
         """Transpose of a matrix (a view)."""
         return x.T
 
@@ -169,6 +174,9 @@ class _TorchOps:
     def zeros(self, shape, like):
         return self._torch.zeros(shape, dtype=like.dtype, device=like.device)
 
+    def as_array(self, a, like):
+        return self._torch.as_tensor(a, dtype=like.dtype, device=like.device)
+
     def empty(self, shape, like):
         return self._torch.empty(shape, dtype=like.dtype, device=like.device)
 
@@ -192,7 +200,7 @@ class _TorchOps:
         return x.unbind(0)
 
     @staticmethod
-    def T(x):  # noqa: N802
+    def T(x):
         return x.t()
 
 
