@@ -92,7 +92,9 @@ class GRUCell(Cell):
             rz = xp.sigmoid(a_rz)
             r, z = rz[:, :H], rz[:, H:]
             q = r * hr
-            a_n = xg[:, 2 * H :] + (xp.addmm(b[2 * H :], q, W_n) if b is not None else xp.matmul(q, W_n))
+            a_n = xg[:, 2 * H :] + (
+                xp.addmm(b[2 * H :], q, W_n) if b is not None else xp.matmul(q, W_n)
+            )
             n = xp.tanh(a_n)
             hg_n = None
         h = n + z * (h_prev - n)

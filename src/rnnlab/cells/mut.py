@@ -119,7 +119,9 @@ class MUTCell(Cell):
         if self.z_recurrent == "h":  # z and r share the operand h~: one GEMM for both
             W = P["W_hh"][:, : 2 * H]
             b = P.get("b_hh")
-            zr = xp.sigmoid(xg[:, : 2 * H] + self._lin(xp, hr, W, None if b is None else b[: 2 * H]))
+            zr = xp.sigmoid(
+                xg[:, : 2 * H] + self._lin(xp, hr, W, None if b is None else b[: 2 * H])
+            )
             z, r = zr[:, :H], zr[:, H:]
         else:
             if self.z_recurrent == "tanh":

@@ -11,8 +11,23 @@ from rnnlab.reference.optim import SGD, Adam, RMSProp, clip_grad_norm, clip_grad
 from rnnlab.reference.stack import StackSpec, init_stack, stack_backward, stack_forward
 
 __all__ = [
-    "SGD", "Adam", "CharRNN", "CharVocab", "RMSProp", "StackSpec", "clip_grad_norm",
-    "clip_grad_value", "global_norm", "init_stack", "layer_backward", "layer_forward",
-    "numerical_gradient", "rel_error", "sigmoid_bce", "softmax_cross_entropy", "stack_backward",
-    "stack_forward", "train_hello",
+    "SGD",
+    "Adam",
+    "CharRNN",
+    "CharVocab",
+    "RMSProp",
+    "StackSpec",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "global_norm",
+    "init_stack",
+    "layer_backward",
+    "layer_forward",
+    "numerical_gradient",
+    "rel_error",
+    "sigmoid_bce",
+    "softmax_cross_entropy",
+    "stack_backward",
+    "stack_forward",
+    "train_hello",
 ]

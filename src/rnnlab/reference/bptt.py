@@ -36,8 +36,9 @@ class Tape(NamedTuple):
     shape: tuple  # (T, B, D)
 
 
-def layer_forward(xp, cell: Cell, P: dict, X, state0: tuple, mask=None, reverse=False, rmask=None,
-                  keep_tape=True):
+def layer_forward(
+    xp, cell: Cell, P: dict, X, state0: tuple, mask=None, reverse=False, rmask=None, keep_tape=True
+):
     """Run one layer over a sequence.
 
     Args:
@@ -64,7 +65,7 @@ def layer_forward(xp, cell: Cell, P: dict, X, state0: tuple, mask=None, reverse=
     ys: list = [None] * T
     caches: list = [None] * T
     state = tuple(state0)
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    for t in range(T - 1, -1, -1) if reverse else range(T):
         new, cache = cell.step(xp, P, xg_rows[t], state, rmask)
         if mask_rows is not None:
             m = mask_rows[t]  # (B, 1)
@@ -97,7 +98,7 @@ def layer_backward(xp, cell: Cell, P: dict, tape: Tape, dY, dstate_T: tuple):
     kept: list = [None] * T
     dstate = tuple(dstate_T)
     # The backward pass visits the steps in the opposite order to the forward pass.
-    for t in (range(T) if tape.reverse else range(T - 1, -1, -1)):
+    for t in range(T) if tape.reverse else range(T - 1, -1, -1):
         if mask_rows is None:
             dstate = (dstate[0] + dY_rows[t], *dstate[1:])
             dstate, kept[t] = cell.step_backward(xp, P, tape.caches[t], dstate)

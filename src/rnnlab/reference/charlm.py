@@ -58,8 +58,16 @@ class CharRNN:
         dtype: float64 (proofs) or float32 (speed).
     """
 
-    def __init__(self, vocab_size: int, hidden_size: int, kind: str = "lstm", num_layers: int = 1,
-                 seed: int = 0, dtype=np.float64, **variant):
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int,
+        kind: str = "lstm",
+        num_layers: int = 1,
+        seed: int = 0,
+        dtype=np.float64,
+        **variant,
+    ):
         self.spec = StackSpec(kind, vocab_size, hidden_size, num_layers, variant=variant)
         rng = np.random.default_rng(seed)
         self.params = init_stack(self.spec, rng, dtype)
@@ -101,8 +109,13 @@ class CharRNN:
         logits, _, _ = self.forward(np.asarray(inputs)[:, None])
         return logits[:, 0].argmax(axis=-1)
 
-    def sample(self, prime: np.ndarray, n: int, temperature: float = 1.0,
-               rng: np.random.Generator | None = None) -> np.ndarray:
+    def sample(
+        self,
+        prime: np.ndarray,
+        n: int,
+        temperature: float = 1.0,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
         """Feed ``prime`` then draw ``n`` ids, one step at a time, from softmax(logits / T)."""
         if temperature <= 0:
             raise ValueError("temperature must be > 0")
@@ -121,8 +134,9 @@ class CharRNN:
         return np.array(out, dtype=np.int64)
 
 
-def train_hello(kind: str = "rnn", hidden_size: int = 8, steps: int = 300, lr: float = 0.05,
-                seed: int = 0) -> tuple[CharRNN, CharVocab, list[float]]:
+def train_hello(
+    kind: str = "rnn", hidden_size: int = 8, steps: int = 300, lr: float = 0.05, seed: int = 0
+) -> tuple[CharRNN, CharVocab, list[float]]:
     """The sources' toy: learn to predict "ello" from "hell" (vocabulary h, e, l, o).
 
     Returns:
@@ -142,9 +156,17 @@ def train_hello(kind: str = "rnn", hidden_size: int = 8, steps: int = 300, lr: f
     return model, vocab, losses
 
 
-def train_chars(model: CharRNN, data: np.ndarray, steps: int, seq_len: int = 50, batch: int = 16,
-                lr: float = 3e-3, clip: float = 5.0, seed: int = 0,
-                on_step: Callable[[int, float], None] | None = None) -> list[float]:
+def train_chars(
+    model: CharRNN,
+    data: np.ndarray,
+    steps: int,
+    seq_len: int = 50,
+    batch: int = 16,
+    lr: float = 3e-3,
+    clip: float = 5.0,
+    seed: int = 0,
+    on_step: Callable[[int, float], None] | None = None,
+) -> list[float]:
     """Train on a stream of ids with truncated BPTT (``batch`` parallel streams, state carried
     across chunks of ``seq_len`` steps, gradients cut at chunk boundaries).
 

@@ -23,7 +23,11 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndar
     V = logits.shape[-1]
     flat = logits.reshape(-1, V)
     t = np.asarray(targets).reshape(-1)
-    m = np.ones(t.shape, dtype=logits.dtype) if mask is None else mask.reshape(-1).astype(logits.dtype)
+    m = (
+        np.ones(t.shape, dtype=logits.dtype)
+        if mask is None
+        else mask.reshape(-1).astype(logits.dtype)
+    )
     n = m.sum()
     if n == 0:
         raise ValueError("softmax_cross_entropy: every item is masked out")
@@ -51,7 +55,11 @@ def sigmoid_bce(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None
     F = logits.shape[-1]
     x = logits.reshape(-1, F)
     y = np.asarray(targets, dtype=logits.dtype).reshape(-1, F)
-    m = np.ones(x.shape[0], dtype=logits.dtype) if mask is None else mask.reshape(-1).astype(x.dtype)
+    m = (
+        np.ones(x.shape[0], dtype=logits.dtype)
+        if mask is None
+        else mask.reshape(-1).astype(x.dtype)
+    )
     n = m.sum()
     if n == 0:
         raise ValueError("sigmoid_bce: every item is masked out")

@@ -73,7 +73,9 @@ class StackSpec:
         ]
 
 
-def init_stack(spec: StackSpec, rng: np.random.Generator, dtype=np.float64) -> dict[str, np.ndarray]:
+def init_stack(
+    spec: StackSpec, rng: np.random.Generator, dtype=np.float64
+) -> dict[str, np.ndarray]:
     """Fresh parameters for every layer and direction, initialised like torch.nn."""
     params = {}
     for layer, cell in enumerate(spec.cells()):
@@ -102,8 +104,16 @@ class StackCache:
     equations: list  # P per [layer][direction]
 
 
-def stack_forward(spec: StackSpec, params: dict, X, hx=None, lengths=None, dropout_masks=None,
-                  rmasks=None, xp=NumpyOps):
+def stack_forward(
+    spec: StackSpec,
+    params: dict,
+    X,
+    hx=None,
+    lengths=None,
+    dropout_masks=None,
+    rmasks=None,
+    xp=NumpyOps,
+):
     """Run the whole stack.
 
     Args:
@@ -135,7 +145,9 @@ def stack_forward(spec: StackSpec, params: dict, X, hx=None, lengths=None, dropo
             P = cell.equation_params(spec.layer_params(params, layer, k))
             state0 = tuple(s[layer * K + k] for s in hx)
             rm = None if rmasks is None else rmasks[layer][k]
-            Y, state, tape = layer_forward(xp, cell, P, inp, state0, mask, reverse=bool(k), rmask=rm)
+            Y, state, tape = layer_forward(
+                xp, cell, P, inp, state0, mask, reverse=bool(k), rmask=rm
+            )
             outs.append(Y)
             layer_tapes.append(tape)
             layer_eqs.append(P)
