@@ -150,10 +150,11 @@ class Cell:
     def param_grads(self, xp, P, X, aux, trace):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def input_grads(self, xp, P, X, dXG):
-        """Gradients of the input projection: ``(dW_xh, db_xh, dX)`` from ``dXG: (N, Gx)``."""
-        dW = xp.matmul(xp.T(X), dXG)  # (D, Gx)
-        dX = xp.matmul(dXG, xp.T(P["W_xh"]))  # (N, D)
+    def input_grads(self, xp, P, X, dXG, need_dx=True):
+        """Gradients of the input projection: ``(dW_xh, db_xh, dX)`` from ``dXG: (N, Gx)``
+        (``dX`` is None when ``need_dx`` is False)."""
+        dW = outer_sum(xp, X, dXG)  # (D, Gx)
+        dX = xp.matmul(dXG, xp.T(P["W_xh"])) if need_dx else None  # (N, D)
         db = xp.sum0(dXG) if "b_xh" in P else None
         return dW, db, dX
 
@@ -165,7 +166,7 @@ class Cell:
         are equal). Returns ``(dP, dX)`` with ``dW_xh``, ``dW_hh`` and the biases.
         """
         dA = trace.flat_kept(da)  # (N, G*H)
-        dW_xh, db, dX = self.input_grads(xp, P, X, dA)
+        dW_xh, db, dX = self.input_grads(xp, P, X, dA, trace.need_dx)
         dP = {"W_xh": dW_xh, "W_hh": outer_sum(xp, trace.flat_cache(operand), dA)}
         if db is not None:
             dP["b_xh"] = db
@@ -198,8 +199,10 @@ class Trace:
     loop ran; ``trace.kept("da")`` likewise for the per-step gradients ``step_backward`` kept.
     """
 
-    def __init__(self, xp, caches: list, kept: list[dict]):
+    def __init__(self, xp, caches: list, kept: list[dict], need_dx: bool = True):
         self.xp = xp
+        #: False when nobody needs the input gradient (the engine then skips that GEMM)
+        self.need_dx = need_dx
         self._caches = caches
         self._kept = kept
         self._memo: dict[tuple[str, str], Any] = {}
@@ -227,8 +230,12 @@ class Trace:
 
 
 def outer_sum(xp, a, b):
-    """``sum_n a[n]^T b[n]`` over the flattened leading axes: ``(N, I), (N, O) -> (I, O)``."""
-    return xp.matmul(xp.T(a), b)
+    """``sum_n a[n]^T b[n]``: ``(N, I), (N, O) -> (I, O)``, one GEMM over all N rows.
+
+    Computed as ``(b^T a)^T`` so the result is the transpose of a contiguous ``(O, I)`` array: the
+    stored torch.nn layout of a weight gradient, which autograd then accumulates without a copy.
+    """
+    return xp.T(xp.matmul(xp.T(b), a))
 
 
 __all__ = ["Cell", "ParamSpec", "Trace", "linear", "outer_sum"]

@@ -126,7 +126,7 @@ class GRUCell(Cell):
     def param_grads(self, xp, P, X, aux, trace):
         H = self.hidden_size
         dXG = trace.flat_kept("dxg")  # (N, 3H)
-        dW_xh, db_xh, dX = self.input_grads(xp, P, X, dXG)
+        dW_xh, db_xh, dX = self.input_grads(xp, P, X, dXG, trace.need_dx)
         dP = {"W_xh": dW_xh}
         if self.reset == "after":
             dHG = trace.flat_kept("dhg")

@@ -113,7 +113,7 @@ class LayerNormLSTMCell(LSTMCell):
         xhat, rstd_x = aux
         dA = trace.flat_kept("da")  # (N, 4H)
         dXW = layer_norm_backward(xp, dA * P["ln_ih_weight"], xhat, rstd_x)
-        dW_xh, _, dX = self.input_grads(xp, P, X, dXW)
+        dW_xh, _, dX = self.input_grads(xp, P, X, dXW, trace.need_dx)
         dCN = trace.flat_kept("dcn")
         dP = {
             "W_xh": dW_xh,

@@ -161,8 +161,8 @@ class MUTCell(Cell):
         if self.tanh_input:
             into[2] = xp.tanh_backward(blocks[2], aux[:, 2 * H :])
         dXW = xp.concat([into[k] for k, b in enumerate("zrh") if b in self.weighted_blocks])
-        dW_xh, db_xh, dX = self.input_grads(xp, P, X, dXW)
-        if self.bare:
+        dW_xh, db_xh, dX = self.input_grads(xp, P, X, dXW, trace.need_dx)
+        if self.bare and dX is not None:
             dX = dX + into["zrh".index(self.bare_block)]
         operands = {"z": "th" if self.z_recurrent == "tanh" else "hr", "r": "hr", "h": "q"}
         dW_hh = [

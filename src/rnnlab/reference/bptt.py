@@ -81,12 +81,13 @@ def layer_forward(
     return Y, state, tape
 
 
-def layer_backward(xp, cell: Cell, P: dict, tape: Tape, dY, dstate_T: tuple):
+def layer_backward(xp, cell: Cell, P: dict, tape: Tape, dY, dstate_T: tuple, need_dx=True):
     """Backward pass of :func:`layer_forward`.
 
     Args:
         dY: ``(T, B, H)`` gradient of the loss with respect to ``Y``.
         dstate_T: gradients with respect to the final state (a tuple like ``state0``).
+        need_dx: compute the input gradient (False skips one large GEMM; ``dX`` is then None).
 
     Returns:
         ``(dP, dX, dstate0)``: gradients for every parameter (equation names, summed over all time
@@ -109,5 +110,5 @@ def layer_backward(xp, cell: Cell, P: dict, tape: Tape, dY, dstate_T: tuple):
             d_prev, kept[t] = cell.step_backward(xp, P, tape.caches[t], d_new)
             # Padded rows kept the old state: their gradient passes straight through.
             dstate = tuple(dp + d * (1 - m) for dp, d in zip(d_prev, (dh, *dstate[1:])))
-    dP, dX = cell.param_grads(xp, P, tape.X, tape.aux, Trace(xp, tape.caches, kept))
-    return dP, dX.reshape(T, B, D), dstate
+    dP, dX = cell.param_grads(xp, P, tape.X, tape.aux, Trace(xp, tape.caches, kept, need_dx))
+    return dP, (dX.reshape(T, B, D) if dX is not None else None), dstate

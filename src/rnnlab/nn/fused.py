@@ -1,0 +1,77 @@
+"""The fused engine: one ``torch.autograd.Function`` per layer and direction, whose forward and
+backward are the reference engine's own BPTT loop (:mod:`rnnlab.reference.bptt`) run on torch.
+
+So the hand-written ``step_backward`` of every cell *is* the fast path's backward: the input GEMM is
+hoisted before the loop, each step does one recurrent GEMM and the cell's elementwise update, and the
+weight gradients are single GEMMs after the backward loop. Outside this Function, torch autograd only
+sees one node per layer and direction (no per-step graph, so no O(T^2) indexing backward).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from rnnlab.ops import torch_ops
+from rnnlab.reference.bptt import layer_backward, layer_forward
+
+
+class FusedLayer(torch.autograd.Function):
+    """``FusedLayer.apply(cell, names, reverse, mask, rmask, X, *state0, *params)``.
+
+    Args:
+        cell: the cell's equations (:class:`rnnlab.cells.Cell`).
+        names: stored names of ``params`` (``weight_ih``, ``weight_hh``...), in order.
+        reverse: run the sequence backwards (the reverse direction of a bidirectional layer).
+        mask: ``(T, B, 1)`` float mask of real steps, or None.
+        rmask: ``(B, H)`` recurrent dropout mask, or None.
+        X: ``(T, B, D)`` input.
+        state0: one ``(B, H)`` tensor per cell state.
+        params: the layer's parameters (torch.nn layout).
+
+    Returns:
+        ``(Y, *state_T)``: ``Y: (T, B, H)`` and the final states.
+    """
+
+    @staticmethod
+    def forward(ctx, cell, names, reverse, mask, rmask, X, *tensors):
+        xp = torch_ops()
+        n = len(cell.states)
+        state0, params = tensors[:n], tensors[n:]
+        P = cell.equation_params(dict(zip(names, params)))
+        Y, state, tape = layer_forward(xp, cell, P, X, state0, mask, reverse, rmask)
+        ctx.cell, ctx.names, ctx.tape, ctx.n_states = cell, names, tape, n
+        # Saved through autograd so that an in-place change to a weight before backward is caught.
+        ctx.save_for_backward(X, *params)
+        # Fresh tensors: the final states also live in the tape, which must not alias outputs.
+        return (Y, *(s.clone() for s in state))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dY, *dstate):
+        xp = torch_ops()
+        X, *params = ctx.saved_tensors
+        cell, n = ctx.cell, ctx.n_states
+        P = cell.equation_params(dict(zip(ctx.names, params)))
+        need_dx = ctx.needs_input_grad[5]
+        dP, dX, dstate0 = layer_backward(xp, cell, P, ctx.tape, dY, dstate, need_dx)
+        grads = cell.stored_grads(dP)
+        state_grads = tuple(
+            d if ctx.needs_input_grad[6 + j] else None for j, d in enumerate(dstate0)
+        )
+        return (None, None, None, None, None, dX, *state_grads, *(grads[k] for k in ctx.names))
+
+
+def fused_layer(cell, names, params, X, state0, mask=None, reverse=False, rmask=None):
+    """Run one layer and direction with the fused engine. Returns ``(Y, state_T)``."""
+    Y, *state = FusedLayer.apply(cell, tuple(names), reverse, mask, rmask, X, *state0, *params)
+    return Y, tuple(state)
+
+
+def autograd_layer(cell, names, params, X, state0, mask=None, reverse=False, rmask=None):
+    """Run one layer and direction with the cell's ``step`` under torch autograd (the oracle)."""
+    P = cell.equation_params(dict(zip(names, params)))
+    Y, state, _ = layer_forward(
+        torch_ops(), cell, P, X, state0, mask, reverse, rmask, keep_tape=False
+    )
+    return Y, tuple(state)
