@@ -40,7 +40,7 @@ class FusedLayer(torch.autograd.Function):
         state0, params = tensors[:n], tensors[n:]
         P = cell.equation_params(dict(zip(names, params)))
         Y, state, tape = layer_forward(xp, cell, P, X, state0, mask, reverse, rmask)
-        ctx.cell, ctx.names, ctx.tape, ctx.n_states = cell, names, tape, n
+        ctx.cell, ctx.names, ctx.tape = cell, names, tape
         # Saved through autograd so that an in-place change to a weight before backward is caught.
         ctx.save_for_backward(X, *params)
         # Fresh tensors: the final states also live in the tape, which must not alias outputs.
@@ -51,7 +51,7 @@ class FusedLayer(torch.autograd.Function):
     def backward(ctx, dY, *dstate):
         xp = torch_ops()
         X, *params = ctx.saved_tensors
-        cell, n = ctx.cell, ctx.n_states
+        cell = ctx.cell
         P = cell.equation_params(dict(zip(ctx.names, params)))
         need_dx = ctx.needs_input_grad[5]
         dP, dX, dstate0 = layer_backward(xp, cell, P, ctx.tape, dY, dstate, need_dx)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.cells import CELL_KINDS, make_cell
+from rnnlab.cells import CELL_KINDS
 from rnnlab.nn.bridge import ReferenceStack
 from rnnlab.nn.fused import autograd_layer, fused_layer
 from rnnlab.reference.stack import StackSpec
