@@ -66,6 +66,37 @@ class NumpyOps:
         return grad * (1.0 - y * y)
 
     @staticmethod
+    def addcmul_(a, b, c):
+        """``a += b * c`` in place; returns ``a``."""
+        a += b * c
+        return a
+
+    @staticmethod
+    def addcmul(a, b, c):
+        """``a + b * c``."""
+        return a + b * c
+
+    @staticmethod
+    def layer_norm(x, eps):
+        """Normalise each row of ``x: (N, F)``: ``(xhat, stats)`` with ``xhat = (x - mean) * rstd``.
+
+        ``stats`` is whatever :meth:`layer_norm_backward` needs (here ``(xhat, rstd)``).
+        """
+        xc = x - x.mean(axis=-1, keepdims=True)
+        rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
+        xhat = xc * rstd
+        return xhat, (xhat, rstd)
+
+    @staticmethod
+    def layer_norm_backward(dxhat, stats):
+        """Gradient w.r.t. ``x`` from the gradient w.r.t. ``xhat`` (hand-derived):
+        ``dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))``."""
+        xhat, rstd = stats
+        return rstd * (
+            dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
+        )
+
+    @staticmethod
     def relu(x, out=None):
         return np.maximum(x, 0, out=out)
 
@@ -117,6 +148,11 @@ class NumpyOps:
         return x.copy()
 
     @staticmethod
+    def contiguous(x):
+        """``x`` in row-major memory order (a copy only when it is not already)."""
+        return np.ascontiguousarray(x)
+
+    @staticmethod
     def unbind(x):
         """The rows of ``x`` along axis 0, as views."""
         return list(x)
@@ -138,7 +174,6 @@ class _TorchOps:
         self._torch = torch
         self.matmul = torch.matmul
         self.sigmoid = torch.sigmoid
-        self.tanh = torch.tanh
         self.exp = torch.exp
         self.log = torch.log
         self.sqrt = torch.sqrt
@@ -152,6 +187,36 @@ class _TorchOps:
         # ATen's fused activation-backward kernels: one pass instead of three elementwise ops.
         self.sigmoid_backward = torch.ops.aten.sigmoid_backward
         self.tanh_backward = torch.ops.aten.tanh_backward
+
+    @staticmethod
+    def addcmul_(a, b, c):
+        return a.addcmul_(b, c)
+
+    def addcmul(self, a, b, c):
+        return self._torch.addcmul(a, b, c)
+
+    def layer_norm(self, x, eps):
+        # ATen's fused kernel; its backward below is checked against the NumPy one by the
+        # engine-parity tests.
+        xhat, mean, rstd = self._torch.native_layer_norm(x, x.shape[-1:], None, None, eps)
+        return xhat, (x, mean, rstd)
+
+    def layer_norm_backward(self, dxhat, stats):
+        x, mean, rstd = stats
+        return self._torch.ops.aten.native_layer_norm_backward(
+            dxhat, x, x.shape[-1:], mean, rstd, None, None, [True, False, False]
+        )[0]
+
+    def tanh(self, x):
+        """``tanh(x)``. On the CPU it is computed as ``2 sigmoid(2x) - 1`` (an identity, within
+        2 ulp of 1.0 in absolute error), because torch's CPU tanh kernel costs about four times
+        its sigmoid kernel and the fused loop calls it twice per LSTM step."""
+        if x.is_cuda:
+            return self._torch.tanh(x)
+        s = self._torch.sigmoid(x * 2.0)
+        # torch.add makes a new tensor, so the in-place sub_ never touches the sigmoid output
+        # that autograd saved (the autograd engine runs this too).
+        return self._torch.add(s, s).sub_(1.0)
 
     def addmm(self, c, a, b, out=None):
         """``c + a @ b``; ``c`` broadcasts over rows as in ``torch.addmm``."""
@@ -192,6 +257,10 @@ class _TorchOps:
     @staticmethod
     def copy(x):
         return x.clone()
+
+    @staticmethod
+    def contiguous(x):
+        return x.contiguous()
 
     @staticmethod
     def unbind(x):

@@ -1,7 +1,9 @@
-"""Layer normalisation over the last axis, forward and hand-derived backward, over ``xp``.
+"""Layer normalisation over the last axis, as used by the cells.
 
-``layer_norm(x) = (x - mean(x)) / sqrt(var(x) + eps)``, statistics over the last axis of ``x: (N, F)``.
-Gains and biases are applied by the caller, so the same pair serves every use.
+``LN(x) = (x - mean(x)) / sqrt(var(x) + eps)``, statistics over the last axis of ``x: (N, F)``.
+Gains and biases are applied by the caller. The primitive itself lives in the array namespace
+(:meth:`rnnlab.ops.NumpyOps.layer_norm` holds the hand-derived backward; torch uses ATen's fused
+kernels), so these two functions only fix ``eps`` and the calling convention.
 """
 
 from __future__ import annotations
@@ -10,15 +12,10 @@ EPS = 1e-5
 
 
 def layer_norm(xp, x, eps: float = EPS):
-    """``x: (N, F) -> (xhat: (N, F), rstd: (N, 1))`` with ``xhat = (x - mean) * rstd``."""
-    xc = x - xp.mean_last(x)
-    rstd = 1.0 / xp.sqrt(xp.mean_last(xc * xc) + eps)
-    return xc * rstd, rstd
+    """``x: (N, F) -> (xhat: (N, F), stats)``; pass ``stats`` to :func:`layer_norm_backward`."""
+    return xp.layer_norm(x, eps)
 
 
-def layer_norm_backward(xp, dxhat, xhat, rstd):
-    """Gradient with respect to ``x`` given the gradient with respect to ``xhat``.
-
-    ``dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))``
-    """
-    return rstd * (dxhat - xp.mean_last(dxhat) - xhat * xp.mean_last(dxhat * xhat))
+def layer_norm_backward(xp, dxhat, stats):
+    """Gradient with respect to ``x`` given the gradient with respect to ``xhat``."""
+    return xp.layer_norm_backward(dxhat, stats)

@@ -94,14 +94,14 @@ class LSTMCell(Cell):
         a = xp.addmm(xg, hr, P["W_hh"])  # (B, 4H)
         if self.peephole:
             p = P["peephole"]
-            a[:, : 2 * H] += xp.concat([p[0] * c_prev, p[1] * c_prev])
+            xp.addcmul_(a[:, :H], p[0], c_prev)
+            xp.addcmul_(a[:, H : 2 * H], p[1], c_prev)
         s = xp.sigmoid(a)  # i | f | (unused) | o
         i, f = s[:, :H], s[:, H : 2 * H]
         g = xp.tanh(a[:, 2 * H : 3 * H])
-        c = f * c_prev
-        c += i * g
+        c = xp.addcmul(f * c_prev, i, g)
         if self.peephole:
-            o = xp.sigmoid(a[:, 3 * H :] + P["peephole"][2] * c)
+            o = xp.sigmoid(xp.addcmul(a[:, 3 * H :], P["peephole"][2], c))
         else:
             o = s[:, 3 * H :]
         tc = xp.tanh(c)
@@ -117,7 +117,7 @@ class LSTMCell(Cell):
         da_o = xp.sigmoid_backward(dh * tc, o)
         dc = dc + xp.tanh_backward(dh * o, tc)
         if self.peephole:
-            dc += da_o * P["peephole"][2]
+            xp.addcmul_(dc, da_o, P["peephole"][2])
         da_i = xp.sigmoid_backward(dc * g, i)
         da_f = xp.sigmoid_backward(dc * c_prev, f)
         da_g = xp.tanh_backward(dc * i, g)
@@ -125,7 +125,7 @@ class LSTMCell(Cell):
         dc_prev = dc * f
         if self.peephole:
             p = P["peephole"]
-            dc_prev += da_i * p[0] + da_f * p[1]
+            xp.addcmul_(xp.addcmul_(dc_prev, da_i, p[0]), da_f, p[1])
         dh_prev = xp.matmul(da, xp.T(P["W_hh"]))
         if rmask is not None:
             dh_prev = dh_prev * rmask

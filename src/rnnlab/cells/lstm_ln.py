@@ -36,9 +36,9 @@ class LNLSTMCache(NamedTuple):
     o: object
     c: object
     hhat: object  # LN(h~ W_hh) before its gain (B, 4H)
-    rstd_h: object  # (B, 1)
+    stats_h: object  # what layer_norm_backward needs
     chat: object  # LN(c_t) before its gain and bias (B, H)
-    rstd_c: object
+    stats_c: object
     tc: object  # tanh(LN(c_t) * gc + bc)
     rmask: object
 
@@ -58,31 +58,34 @@ class LayerNormLSTMCell(LSTMCell):
         ]
 
     def project_input(self, xp, P, X):
-        xhat, rstd = layer_norm(xp, xp.matmul(X, P["W_xh"]))  # (N, 4H)
+        xhat, stats = layer_norm(xp, xp.matmul(X, P["W_xh"]))  # (N, 4H)
         XG = xhat * P["ln_ih_weight"]
         if "b_xh" in P:
             XG += P["b_xh"] + P["b_hh"]
-        return XG, (xhat, rstd)
+        return XG, (xhat, stats)
 
     def step(self, xp, P, xg, state, rmask=None):
         h_prev, c_prev = state
         H = self.hidden_size
         hr = h_prev if rmask is None else h_prev * rmask
-        hhat, rstd_h = layer_norm(xp, xp.matmul(hr, P["W_hh"]))
+        hhat, stats_h = layer_norm(xp, xp.matmul(hr, P["W_hh"]))
         a = xg + hhat * P["ln_hh_weight"]  # (B, 4H)
         if self.peephole:
             p = P["peephole"]
-            a[:, : 2 * H] += xp.concat([p[0] * c_prev, p[1] * c_prev])
+            xp.addcmul_(a[:, :H], p[0], c_prev)
+            xp.addcmul_(a[:, H : 2 * H], p[1], c_prev)
         s = xp.sigmoid(a)
         i, f = s[:, :H], s[:, H : 2 * H]
         g = xp.tanh(a[:, 2 * H : 3 * H])
-        c = f * c_prev
-        c += i * g
-        o = xp.sigmoid(a[:, 3 * H :] + P["peephole"][2] * c) if self.peephole else s[:, 3 * H :]
-        chat, rstd_c = layer_norm(xp, c)
+        c = xp.addcmul(f * c_prev, i, g)
+        if self.peephole:
+            o = xp.sigmoid(xp.addcmul(a[:, 3 * H :], P["peephole"][2], c))
+        else:
+            o = s[:, 3 * H :]
+        chat, stats_c = layer_norm(xp, c)
         tc = xp.tanh(chat * P["ln_c_weight"] + P["ln_c_bias"])
         h = o * tc
-        cache = LNLSTMCache(hr, c_prev, s, g, o, c, hhat, rstd_h, chat, rstd_c, tc, rmask)
+        cache = LNLSTMCache(hr, c_prev, s, g, o, c, hhat, stats_h, chat, stats_c, tc, rmask)
         return (h, c), cache
 
     def step_backward(self, xp, P, cache, dstate):
@@ -92,9 +95,9 @@ class LayerNormLSTMCell(LSTMCell):
         g, o, c_prev = cache.g, cache.o, cache.c_prev
         da_o = xp.sigmoid_backward(dh * cache.tc, o)
         dcn = xp.tanh_backward(dh * o, cache.tc)  # gradient of LN(c) * gc + bc
-        dc = dc + layer_norm_backward(xp, dcn * P["ln_c_weight"], cache.chat, cache.rstd_c)
+        dc = dc + layer_norm_backward(xp, dcn * P["ln_c_weight"], cache.stats_c)
         if self.peephole:
-            dc += da_o * P["peephole"][2]
+            xp.addcmul_(dc, da_o, P["peephole"][2])
         da_i = xp.sigmoid_backward(dc * g, i)
         da_f = xp.sigmoid_backward(dc * c_prev, f)
         da_g = xp.tanh_backward(dc * i, g)
@@ -102,17 +105,17 @@ class LayerNormLSTMCell(LSTMCell):
         dc_prev = dc * f
         if self.peephole:
             p = P["peephole"]
-            dc_prev += da_i * p[0] + da_f * p[1]
-        dhw = layer_norm_backward(xp, da * P["ln_hh_weight"], cache.hhat, cache.rstd_h)
+            xp.addcmul_(xp.addcmul_(dc_prev, da_i, p[0]), da_f, p[1])
+        dhw = layer_norm_backward(xp, da * P["ln_hh_weight"], cache.stats_h)
         dh_prev = xp.matmul(dhw, xp.T(P["W_hh"]))
         if cache.rmask is not None:
             dh_prev = dh_prev * cache.rmask
         return (dh_prev, dc_prev), {"da": da, "dhw": dhw, "dcn": dcn}
 
     def param_grads(self, xp, P, X, aux, trace):
-        xhat, rstd_x = aux
+        xhat, stats_x = aux
         dA = trace.flat_kept("da")  # (N, 4H)
-        dXW = layer_norm_backward(xp, dA * P["ln_ih_weight"], xhat, rstd_x)
+        dXW = layer_norm_backward(xp, dA * P["ln_ih_weight"], stats_x)
         dW_xh, _, dX = self.input_grads(xp, P, X, dXW, trace.need_dx)
         dCN = trace.flat_kept("dcn")
         dP = {

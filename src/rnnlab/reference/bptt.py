@@ -60,6 +60,9 @@ def layer_forward(
     X2 = X.reshape(T * B, D)
     XG, aux = cell.project_input(xp, P, X2)  # (N, Gx): all steps in one GEMM
     XG = XG.reshape(T, B, -1)
+    # The loop multiplies by W_hh every step: a row-major copy is a faster GEMM operand than the
+    # transposed view of weight_hh (the backward pass multiplies by W_hh^T = weight_hh itself).
+    P = {**P, "W_hh": xp.contiguous(P["W_hh"])}
     xg_rows = xp.unbind(XG)
     mask_rows = xp.unbind(mask) if mask is not None else None
     ys: list = [None] * T

@@ -1,0 +1,77 @@
+"""The ``rnnlab`` command: one entry point, a subcommand per job, every one with ``--help``.
+
+Subcommands are imported lazily, so ``rnnlab --help`` answers at once. A :class:`UserError` (bad
+config, missing data, unknown run...) is printed without a traceback and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: subcommand modules; each has ``add_parser(subparsers)``
+_COMMANDS = [
+    "rnnlab.train.cli",
+    "rnnlab.bench.cli",
+    "rnnlab.data.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnlab",
+        description="Recurrent sequence models: train, evaluate, sample, benchmark and explain.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # that subcommand is not part of this build
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def _version() -> str:
+    from rnnlab import __version__
+
+    return f"rnnlab {__version__}"
+
+
+def main(argv=None) -> int:
+    from rnnlab.errors import UserError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    user_errors: tuple = (UserError,)
+    try:
+        from rnnlab.data.errors import DataError
+
+        user_errors += (DataError,)
+    except ImportError:
+        pass
+    try:
+        return int(args.func(args) or 0)
+    except user_errors as e:
+        _print_error(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return 130
+
+
+def _print_error(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/bold red] {message}", highlight=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
