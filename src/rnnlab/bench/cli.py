@@ -23,9 +23,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--cells", help="comma-separated subset, e.g. lstm,gru")
     p.add_argument("--engines", help="comma-separated subset of builtin,fused,autograd,reference")
-    p.add_argument("--sizes", help="comma-separated TxBxDxH sizes (default 35x20x200x200,100x64x256x256)")
-    p.add_argument("--train-step", action="store_true",
-                   help="also time one training step of the PTB 2x200 LM: rnnlab's trainer vs a plain torch loop")
+    p.add_argument(
+        "--sizes", help="comma-separated TxBxDxH sizes (default 35x20x200x200,100x64x256x256)"
+    )
+    p.add_argument(
+        "--train-step",
+        action="store_true",
+        help="also time one training step of the PTB 2x200 LM: rnnlab's trainer vs a plain torch loop",
+    )
     p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
     p.set_defaults(func=run)
 
@@ -36,7 +41,9 @@ def _parse_sizes(text):
         try:
             T, B, D, H = (int(v) for v in item.lower().split("x"))
         except ValueError:
-            raise UserError(f"--sizes: {item!r} is not of the form TxBxDxH, e.g. 35x20x200x200") from None
+            raise UserError(
+                f"--sizes: {item!r} is not of the form TxBxDxH, e.g. 35x20x200x200"
+            ) from None
         sizes.append((T, B, D, H))
     return sizes
 

@@ -79,8 +79,15 @@ def fwd_bwd(module: torch.nn.Module, T: int, B: int, D: int, device: str, dtype=
     return run
 
 
-def interleaved_medians(candidate: Callable, baseline: Callable, reps: int, warmup: int,
-                        device: str, rounds: int = 2, settle: float = 0.0) -> tuple[float, float]:
+def interleaved_medians(
+    candidate: Callable,
+    baseline: Callable,
+    reps: int,
+    warmup: int,
+    device: str,
+    rounds: int = 2,
+    settle: float = 0.0,
+) -> tuple[float, float]:
     """Median seconds of ``candidate`` and ``baseline``, timed in alternating blocks.
 
     Each of ``rounds`` rounds runs a baseline block then a candidate block; a block is ``warmup``
@@ -107,8 +114,14 @@ def variant_label(variant: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in variant.items()) or "standard"
 
 
-def run_benchmark(quick: bool = False, device: str = "cpu", sizes=None, cells=None, engines=None,
-                  on_row: Callable[[Row], None] | None = None) -> list[Row]:
+def run_benchmark(
+    quick: bool = False,
+    device: str = "cpu",
+    sizes=None,
+    cells=None,
+    engines=None,
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
     """Time every (size, cell, engine) row against torch.nn.LSTM of the same size.
 
     Args:
@@ -143,8 +156,19 @@ def run_benchmark(quick: bool = False, device: str = "cpu", sizes=None, cells=No
                 # The NumPy engine's OpenBLAS threads spin after each call: let them settle.
                 settle = 0.5 if engine == "reference" else 0.0
                 tc, tb = interleaved_medians(cand, baseline, reps, warmup, device, settle=settle)
-                row = Row(label, variant_label(variant), engine, T, B, D, H, device,
-                          round(tc * 1e3, 3), round(tc / tb, 3), round(tb * 1e3, 3))
+                row = Row(
+                    label,
+                    variant_label(variant),
+                    engine,
+                    T,
+                    B,
+                    D,
+                    H,
+                    device,
+                    round(tc * 1e3, 3),
+                    round(tc / tb, 3),
+                    round(tb * 1e3, 3),
+                )
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)
@@ -165,5 +189,7 @@ def machine_description(device: str = "cpu") -> str:
                         break
         except OSError:
             pass
-    return (f"{name}; {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
-            f"Python {platform.python_version()}")
+    return (
+        f"{name}; {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
+        f"Python {platform.python_version()}"
+    )

@@ -13,8 +13,13 @@ def print_table(rows, extra, machine: str) -> None:
     for col in ("cell", "engine", "T x B x D x H", "median ms", "ratio"):
         table.add_column(col, justify="right" if col in ("median ms", "ratio") else "left")
     for r in rows:
-        table.add_row(r.cell, r.engine, f"{r.T}x{r.B}x{r.D}x{r.H}", f"{r.median_ms:.2f}",
-                      f"{r.ratio_to_torch_lstm:.2f}")
+        table.add_row(
+            r.cell,
+            r.engine,
+            f"{r.T}x{r.B}x{r.D}x{r.H}",
+            f"{r.median_ms:.2f}",
+            f"{r.ratio_to_torch_lstm:.2f}",
+        )
     console = Console()
     console.print(table)
     for e in extra:
@@ -33,9 +38,14 @@ def markdown_table(rows, extra, machine: str, command: str) -> str:
         "|---|---|---|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r.cell} | {r.engine} | {r.T}x{r.B}x{r.D}x{r.H} | {r.median_ms:.2f} "
-                     f"| {r.ratio_to_torch_lstm:.2f} |")
+        lines.append(
+            f"| {r.cell} | {r.engine} | {r.T}x{r.B}x{r.D}x{r.H} | {r.median_ms:.2f} "
+            f"| {r.ratio_to_torch_lstm:.2f} |"
+        )
     for e in extra:
-        lines += ["", f"{e['name']}: {e['median_ms']:.1f} ms per step, ratio **{e['ratio']:.3f}** "
-                      f"to {e['baseline']} ({e['baseline_ms']:.1f} ms), same run."]
+        lines += [
+            "",
+            f"{e['name']}: {e['median_ms']:.1f} ms per step, ratio **{e['ratio']:.3f}** "
+            f"to {e['baseline']} ({e['baseline_ms']:.1f} ms), same run.",
+        ]
     return "\n".join(lines) + "\n"

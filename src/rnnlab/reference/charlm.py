@@ -170,6 +170,9 @@ def train_chars(
     """Train on a stream of ids with truncated BPTT (``batch`` parallel streams, state carried
     across chunks of ``seq_len`` steps, gradients cut at chunk boundaries).
 
+    Args:
+        opt: an optimizer to continue with (default: a new Adam with learning rate ``lr``).
+
     Returns:
         The training loss at every step.
     """
@@ -179,7 +182,7 @@ def train_chars(
     streams = data[: n * batch + 1]
     inputs = streams[:-1].reshape(batch, n).T  # (n, B): column b is stream b
     targets = streams[1:].reshape(batch, n).T
-    opt = Adam(lr=lr)
+    opt = opt or Adam(lr=lr)
     rng = np.random.default_rng(seed)
     pos = int(rng.integers(0, n - seq_len))
     h = None

@@ -1,0 +1,1 @@
+"""Models built on the recurrent modules of :mod:`rnnlab.nn`."""

@@ -1,0 +1,140 @@
+"""The recurrent language model: embedding -> recurrent stack -> dropout -> decoder.
+
+Dimension letters: T time, B batch, E embedding, H hidden, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnlab.errors import ConfigError
+from rnnlab.nn import Recurrent
+
+
+@dataclass
+class LMConfig:
+    """The ``[model]`` section of a language-model config.
+
+    Attributes:
+        cell: rnn, lstm, gru, mut1, mut2 or mut3.
+        variant: the cell's own options, e.g. ``{ peephole = true }`` or ``{ reset = "before" }``.
+        embed_size: E.
+        hidden_size: H.
+        num_layers: depth of the recurrent stack.
+        dropout: dropout on the embeddings, between layers and before the decoder (Zaremba et al.).
+        recurrent_dropout: variational dropout on the recurrent connections.
+        tie_weights: share the embedding and decoder matrices (Press & Wolf 2017); needs E == H.
+        init_range: if > 0, every parameter ~ U(-r, r) (Zaremba et al. use 0.1 and 0.05); else
+            torch.nn's recurrent init with the embedding and decoder ~ U(-0.1, 0.1).
+        engine: auto, builtin, fused, autograd or reference.
+    """
+
+    cell: str = "lstm"
+    variant: dict = field(default_factory=dict)
+    embed_size: int = 128
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    tie_weights: bool = False
+    init_range: float = 0.0
+    engine: str = "auto"
+
+    def validate(self) -> None:
+        if self.tie_weights and self.embed_size != self.hidden_size:
+            raise ConfigError(
+                f"model.tie_weights needs embed_size == hidden_size, got {self.embed_size} and {self.hidden_size}"
+            )
+        for name in ("embed_size", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1")
+        if not 0 <= self.dropout < 1 or not 0 <= self.recurrent_dropout < 1:
+            raise ConfigError("model.dropout and model.recurrent_dropout must be in [0, 1)")
+
+
+class LanguageModel(nn.Module):
+    """Next-token model over a vocabulary of ``vocab_size`` ids.
+
+    ``forward(idx, hidden=None, targets=None) -> (logits, loss, hidden)``: ``idx: (T, B)`` ids,
+    ``logits: (T, B, V)``, ``loss`` the mean cross-entropy over the ``T * B`` targets (None
+    without targets), ``hidden`` the final recurrent state to carry into the next chunk.
+    """
+
+    def __init__(self, vocab_size: int, cfg: LMConfig):
+        super().__init__()
+        self.cfg, self.vocab_size = cfg, vocab_size
+        self.embedding = nn.Embedding(vocab_size, cfg.embed_size)
+        try:
+            self.rnn = Recurrent(
+                cfg.cell,
+                cfg.embed_size,
+                cfg.hidden_size,
+                cfg.num_layers,
+                dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+                engine=cfg.engine,
+                recurrent_dropout=cfg.recurrent_dropout,
+                **cfg.variant,
+            )
+        except ValueError as e:
+            raise ConfigError(f"[model]: {e}") from None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.decoder = nn.Linear(cfg.hidden_size, vocab_size)
+        if cfg.tie_weights:
+            self.decoder.weight = self.embedding.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r = self.cfg.init_range
+        with torch.no_grad():
+            if r > 0:
+                for p in self.parameters():
+                    p.uniform_(-r, r)
+            else:
+                self.embedding.weight.uniform_(-0.1, 0.1)
+                if not self.cfg.tie_weights:
+                    self.decoder.weight.uniform_(-0.1, 0.1)
+                self.decoder.bias.zero_()
+
+    def forward(self, idx, hidden=None, targets=None):
+        T, B = idx.shape
+        emb = self.drop(self.embedding(idx))  # (T, B, E)
+        out, hidden = self.rnn(emb, hidden)  # (T, B, H)
+        logits = self.decoder(self.drop(out))  # (T, B, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(T * B, -1), targets.reshape(T * B))
+        return logits, loss, hidden
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prime: torch.Tensor,
+        length: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Feed ``prime: (P,)`` ids, then draw ``length`` ids from softmax(logits / temperature),
+        restricted to the ``top_k`` most likely when ``top_k > 0``. Returns ``(length,)``."""
+        if temperature <= 0:
+            raise ValueError("temperature must be > 0")
+        was_training = self.training
+        self.eval()
+        logits, _, hidden = self(prime.view(-1, 1))
+        last = logits[-1, 0]
+        out = []
+        for _ in range(length):
+            z = last / temperature
+            if top_k > 0:
+                kth = torch.topk(z, min(top_k, z.numel())).values[-1]
+                z = z.masked_fill(z < kth, float("-inf"))
+            nxt = torch.multinomial(F.softmax(z, dim=-1), 1, generator=generator)
+            out.append(nxt)
+            logits, _, hidden = self(nxt.view(1, 1), hidden)
+            last = logits[-1, 0]
+        self.train(was_training)
+        return torch.cat(out) if out else prime.new_empty(0)

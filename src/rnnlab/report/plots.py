@@ -1,0 +1,81 @@
+"""Learning-curve figures from ``metrics.jsonl`` records.
+
+Every function takes plain records (dicts with ``step``, ``time``, ``split`` and metrics) so it
+works on any run, several runs, or synthetic curves in tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed, safe in CI and on servers
+import matplotlib.pyplot as plt
+
+SPLIT_STYLE = {"train": "-", "valid": "--", "test": ":"}
+
+
+def series(records: list[dict], split: str, key: str, x: str = "step") -> tuple[list, list]:
+    """``(xs, ys)`` of metric ``key`` for ``split`` (records lacking either are skipped)."""
+    xs, ys = [], []
+    for r in records:
+        if r.get("split") == split and key in r and x in r and r[key] is not None:
+            xs.append(r[x])
+            ys.append(r[key])
+    return xs, ys
+
+
+def curves_figure(
+    runs: dict[str, list[dict]],
+    key: str = "loss",
+    x: str = "step",
+    splits=("train", "valid"),
+    log_y: bool = False,
+    title: str | None = None,
+):
+    """One axes: ``key`` against ``x`` for every run (colour) and split (line style)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for n, (label, records) in enumerate(runs.items()):
+        for split in splits:
+            xs, ys = series(records, split, key, x)
+            if xs:
+                name = f"{label} {split}" if len(runs) > 1 else split
+                ax.plot(
+                    xs,
+                    ys,
+                    SPLIT_STYLE.get(split, "-"),
+                    color=colors[n % len(colors)],
+                    label=name,
+                    marker="o" if split != "train" and len(xs) < 40 else None,
+                    markersize=3,
+                )
+    ax.set_xlabel({"step": "optimizer steps", "time": "training wall-clock (s)"}.get(x, x))
+    ax.set_ylabel(key)
+    if log_y:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    ax.set_title(title or f"{key} against {x}")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def to_data_uri(fig) -> str:
+    """A PNG of ``fig`` as a data: URI (self-contained HTML), closing the figure."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -1,0 +1,219 @@
+"""Language modelling (next-step prediction): characters or words, truncated BPTT.
+
+Dimension letters: T time (the unroll, ``bptt``), B batch, V vocabulary.
+
+The token stream of each split is cut into B parallel streams (``batchify``); a training batch is
+the next ``bptt`` steps of every stream, and the recurrent state is carried from one batch to the
+next and detached in between (truncated BPTT), as in Zaremba et al. (2014) and pytorch/examples.
+Evaluation runs over the whole split the same way and averages the loss over every token.
+
+Metrics: cross-entropy in nats per token (``loss``), perplexity ``exp(loss)`` (``ppl``), and for
+character models bits per character ``loss / ln 2`` (``bpc``).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from rnnlab.errors import ConfigError, UserError
+from rnnlab.models.lm import LanguageModel, LMConfig
+from rnnlab.tasks.base import StepOutput, Task
+
+#: dataset -> (level, has a test split)
+DATASETS = {
+    "embedded": ("char", False),
+    "hello": ("char", False),
+    "tinyshakespeare": ("char", False),
+    "ptb-char": ("char", True),
+    "ptb-word": ("word", True),
+    "text": (None, False),
+}
+
+
+@dataclass
+class LMDataConfig:
+    """The ``[data]`` section of a language-model config.
+
+    Attributes:
+        dataset: embedded (stdlib docstrings, no download), hello (the sources' toy),
+            tinyshakespeare, ptb-char, ptb-word, or text (your own UTF-8 file, see ``path``).
+        path: the file for ``dataset = "text"`` (split 90% / 10% into train / valid).
+        level: char or word, for ``dataset = "text"`` (the others have a fixed level).
+        bptt: unroll length T: steps per batch, and where the gradient is truncated.
+        min_freq: word level, rarer words become ``<unk>``.
+        eval_batch_size: streams used for evaluation.
+    """
+
+    dataset: Literal["embedded", "hello", "tinyshakespeare", "ptb-char", "ptb-word", "text"] = (
+        "embedded"
+    )
+    path: str = ""
+    level: Literal["char", "word"] = "char"
+    bptt: int = 35
+    min_freq: int = 1
+    eval_batch_size: int = 10
+
+    def validate(self) -> None:
+        if self.bptt < 1 or self.eval_batch_size < 1:
+            raise ConfigError("data.bptt and data.eval_batch_size must be >= 1")
+        if self.dataset == "text" and not self.path:
+            raise ConfigError('data.dataset = "text" needs data.path (a UTF-8 text file)')
+
+
+class StreamBatches:
+    """The training batches of one epoch: chunk ``i`` of a batchified stream, indexable."""
+
+    def __init__(self, source: torch.Tensor, bptt: int):
+        self.source, self.bptt = source, bptt  # source: (N, B)
+
+    def __len__(self) -> int:
+        return max(0, math.ceil((self.source.size(0) - 1) / self.bptt))
+
+    def __getitem__(self, i: int):
+        from rnnlab.data.lm import get_batch
+
+        return get_batch(self.source, i * self.bptt, self.bptt)
+
+
+class LanguageModelTask(Task):
+    name = "lm"
+    DataConfig = LMDataConfig
+    ModelConfig = LMConfig
+    carries_state = True
+
+    def prepare(self, state: dict | None = None) -> None:
+        from rnnlab.data.vocab import Vocab
+
+        d = self.cfg.data
+        level = DATASETS[d.dataset][0] or d.level
+        self.level = level
+        self.splits = ("valid", "test") if DATASETS[d.dataset][1] else ("valid",)
+        self.symbols = {split: self._load(split) for split in ("train", *self.splits)}
+        if state and "vocab" in state:
+            self.vocab = Vocab.from_json(state["vocab"])
+        else:
+            specials = ["<unk>"] if level == "word" and d.min_freq > 1 else []
+            self.vocab = Vocab.build(self.symbols["train"], specials=specials, min_freq=d.min_freq)
+        self.ids = {}
+        for split, syms in self.symbols.items():
+            if not syms:
+                raise UserError(f"the {split} split of {d.dataset!r} is empty")
+            try:
+                self.ids[split] = torch.tensor(self.vocab.encode(syms), dtype=torch.long)
+            except ValueError as e:
+                raise UserError(f"{d.dataset} {split}: {e}") from None
+
+    def _load(self, split: str) -> list[str]:
+        from rnnlab.data import text
+
+        d = self.cfg.data
+        if d.dataset == "embedded":
+            return list(text.load_embedded(split))
+        if d.dataset == "hello":
+            return list("hello")
+        if d.dataset == "text":
+            return text.load_file(d.path, split, level=d.level)
+        return list(text.load_text(d.dataset, split))
+
+    def state(self) -> dict:
+        return {"vocab": self.vocab.to_json(), "level": self.level}
+
+    def build_model(self) -> LanguageModel:
+        return LanguageModel(len(self.vocab), self.cfg.model)
+
+    # ------------------------------------------------------------------ training
+    def train_loader(self, epoch: int) -> StreamBatches:
+        from rnnlab.data.lm import batchify
+
+        B = self.cfg.train.batch_size
+        if self.ids["train"].numel() < B + 1:
+            raise UserError(
+                f"the training text has {self.ids['train'].numel()} tokens, fewer than "
+                f"train.batch_size + 1 = {B + 1}"
+            )
+        return StreamBatches(batchify(self.ids["train"], B).to(self.device), self.cfg.data.bptt)
+
+    def loss(self, model, batch, carry=None) -> StepOutput:
+        x, y = batch
+        _, loss, hidden = model(x, carry, targets=y)
+        return StepOutput(loss, y.numel(), hidden)
+
+    def count_items(self, batch) -> int:
+        return batch[1].numel()
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str) -> dict[str, float]:
+        from rnnlab.data.lm import batchify, get_batch
+
+        ids = self.ids[split]
+        B = min(self.cfg.data.eval_batch_size, max(1, (ids.numel() - 1) // 2))
+        source = batchify(ids, B).to(self.device)
+        total, count, hidden = 0.0, 0, None
+        for i in range(0, source.size(0) - 1, self.cfg.data.bptt):
+            x, y = get_batch(source, i, self.cfg.data.bptt)
+            _, loss, hidden = model(x, hidden, targets=y)
+            total += float(loss) * y.numel()
+            count += y.numel()
+        if count == 0:
+            raise UserError(f"the {split} split is too short to evaluate ({ids.numel()} tokens)")
+        mean = total / count
+        return {"loss": mean, **self.loss_metrics(mean)}
+
+    def loss_metrics(self, loss: float) -> dict[str, float]:
+        out = {"ppl": math.exp(min(loss, 700.0))}
+        if self.level == "char":
+            out["bpc"] = loss / math.log(2)
+        return out
+
+    def headline(self, metrics: dict) -> str:
+        if self.level == "char" and "bpc" in metrics:
+            return f"loss {metrics['loss']:.4f} bpc {metrics['bpc']:.3f}"
+        return f"loss {metrics['loss']:.4f} ppl {metrics.get('ppl', math.exp(metrics['loss'])):.2f}"
+
+    def expected_initial_loss(self):
+        V = len(self.vocab)
+        return math.log(V), f"uniform prediction over V = {V} tokens gives ln V"
+
+    # ------------------------------------------------------------------ generation
+    def sample(
+        self,
+        model,
+        prime: str,
+        length: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int = 0,
+    ) -> str:
+        """Continue ``prime`` by ``length`` tokens. Word-level primes are split on spaces."""
+        prime_syms = prime.split() if self.level == "word" else list(prime)
+        if not prime_syms:
+            prime_syms = (
+                ["<eos>"]
+                if self.level == "word" and "<eos>" in self.vocab
+                else [self.vocab.decode([0])]
+            )
+        try:
+            ids = torch.tensor(self.vocab.encode(prime_syms, strict=True), dtype=torch.long)
+        except ValueError as e:
+            raise UserError(f"--prime: {e}") from None
+        gen = torch.Generator().manual_seed(seed)
+        out = model.generate(ids.to(self.device), length, temperature, top_k, generator=gen)
+        syms = self.vocab.decode(out.tolist(), as_list=True)
+        if self.level == "word":
+            return (" " if prime else "") + " ".join(syms)
+        return "".join(syms)
+
+    def report_sections(self, model, run):
+        primes = {"char": "The ", "word": "the"}[self.level]
+        rows = []
+        for t in (0.5, 0.8, 1.0):
+            text = primes + self.sample(
+                model, primes, 300 if self.level == "char" else 60, t, seed=1
+            )
+            rows.append(f"<h3>temperature {t}</h3><pre>{html.escape(text)}</pre>")
+        return [("Samples", "".join(rows))]

@@ -1,0 +1,206 @@
+"""``rnnlab train | eval | sample | report | demo``: the run lifecycle from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rnnlab.errors import UserError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model (a new run, or --resume one)",
+        description=(
+            "Train TASK with a TOML config. Every run gets a directory runs/TASK/TIMESTAMP-NAME/ "
+            "holding config.toml, metrics.jsonl, checkpoints/ and (after `rnnlab report`) "
+            "report.html. --resume RUN continues a run exactly where its last checkpoint left it."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  rnnlab train lm --config configs/lm/hello.toml --set train.lr=0.01",
+    )
+    p.add_argument(
+        "task", nargs="?", help="the task (lm, music, classify, ...); omit with --resume"
+    )
+    p.add_argument("--config", "-c", help="TOML config file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.lr=0.5 (repeatable)",
+    )
+    p.add_argument("--resume", metavar="RUN", help="continue this run from its last checkpoint")
+    p.add_argument("--runs-dir", help="where new runs go (default $RNNLAB_RUNS or ./runs)")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the final metrics")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a run's best checkpoint on a split",
+        description="Evaluate the best (or last) checkpoint of RUN.",
+    )
+    p.add_argument("run", help="run directory (or a unique suffix of its name)")
+    p.add_argument("--split", default="test", help="valid or test (default test)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.set_defaults(func=cmd_eval)
+
+    p = subparsers.add_parser(
+        "sample",
+        help="generate text from a trained language model",
+        description="Prime the model of RUN with TEXT and sample from it.",
+    )
+    p.add_argument("run", help="run directory (or a unique suffix of its name)")
+    p.add_argument(
+        "--prime", default="", help="text to start from (characters or words in the vocabulary)"
+    )
+    p.add_argument("--length", type=int, default=200, help="tokens to generate")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (> 0)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.set_defaults(func=cmd_sample)
+
+    p = subparsers.add_parser(
+        "report",
+        help="write a run's report.html (curves, config, samples)",
+        description="Write RUN/report.html: config, learning curves against "
+        "step and wall-clock, final metrics, task sections.",
+    )
+    p.add_argument("run", help="run directory (or a unique suffix of its name)")
+    p.set_defaults(func=cmd_report)
+
+    p = subparsers.add_parser(
+        "demo",
+        help="the main demo: train a character-level LSTM in minutes",
+        description="Train a character-level LSTM with the torch engine on a "
+        "corpus every Python install carries (no download), "
+        "then print samples and the path of its report.",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["torch", "reference"],
+        default="torch",
+        help="torch (default) or the NumPy reference engine with hand-written BPTT",
+    )
+    p.add_argument("--minutes", type=float, default=2.0, help="training budget (default 2)")
+    p.add_argument("--runs-dir", help="where the run goes (default $RNNLAB_RUNS or ./runs)")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_train(args) -> int:
+    from rnnlab.tasks.base import load_run_config
+    from rnnlab.train.trainer import Trainer
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise UserError("--resume continues a run with its own config: drop --config and --set")
+        trainer = Trainer.resume(args.resume, quiet=args.quiet)
+        trainer.say(f"resuming {trainer.run} at step {trainer.step} (epoch {trainer.epoch + 1})")
+    else:
+        if not args.task:
+            raise UserError(
+                "name a task (e.g. `rnnlab train lm --config configs/lm/demo.toml`) or use --resume RUN"
+            )
+        cfg = load_run_config(args.config, args.overrides, task=args.task)
+        trainer = Trainer.start(
+            cfg, root=Path(args.runs_dir) if args.runs_dir else None, quiet=args.quiet
+        )
+        trainer.say(f"run directory: {trainer.run}")
+    final = trainer.fit()
+    if not args.no_report:
+        from rnnlab.report.html import write_report
+
+        path = write_report(trainer.run, model=trainer.model, task=trainer.task)
+        trainer.say(f"report: {path}")
+    _print_final(trainer, final)
+    return 0
+
+
+def _print_final(trainer, final) -> None:
+    from rich.console import Console
+
+    console = Console()
+    parts = [
+        f"{split}: {trainer.task.headline(final[split])}"
+        for split in trainer.task.splits
+        if split in final
+    ]
+    console.print(f"[bold]{trainer.run}[/bold]  " + "  ".join(parts) + f"  ({final['stopped']})")
+
+
+def load_trained(ref, checkpoint="best"):
+    """``(run, cfg, task, model)`` for a trained run, with the weights of ``checkpoint``."""
+    import torch
+
+    from rnnlab.tasks import task_class
+    from rnnlab.tasks.base import load_run_config
+    from rnnlab.train.run_dir import RunDir
+
+    run = RunDir.find(ref)
+    cfg = load_run_config(run.config_path)
+    task = task_class(cfg.task)(cfg)
+    task.prepare(run.read_json("task.json"))
+    model = task.build_model()
+    store = run.checkpoints
+    name = checkpoint if store.exists(checkpoint) else "last"
+    if not store.exists(name):
+        raise UserError(f"{run} has no checkpoint yet (train it first, or resume it)")
+    tensors, state = store.load(name)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.eval()
+    torch.set_grad_enabled(False)
+    return run, cfg, task, model
+
+
+def cmd_eval(args) -> int:
+    from rich.console import Console
+
+    run, cfg, task, model = load_trained(args.run, args.checkpoint)
+    if args.split not in task.splits:
+        raise UserError(
+            f"split {args.split!r} is not available for this task; valid: {', '.join(task.splits)}"
+        )
+    metrics = task.evaluate(model, args.split)
+    Console().print(f"{run} [{args.checkpoint}] {args.split}: {task.headline(metrics)}")
+    Console().print({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()})
+    return 0
+
+
+def cmd_sample(args) -> int:
+    run, cfg, task, model = load_trained(args.run, args.checkpoint)
+    if not hasattr(task, "sample"):
+        raise UserError(f"task {cfg.task!r} does not generate text")
+    if args.temperature <= 0:
+        raise UserError("--temperature must be > 0")
+    if args.length < 0:
+        raise UserError("--length must be >= 0")
+    text = task.sample(model, args.prime, args.length, args.temperature, args.top_k, args.seed)
+    print(args.prime + text)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from rnnlab.report.html import write_report
+    from rnnlab.train.run_dir import RunDir
+
+    run = RunDir.find(args.run)
+    model = task = None
+    if run.checkpoints.exists("last"):
+        _, _, task, model = load_trained(args.run)
+    path = write_report(run, model=model, task=task)
+    print(path)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from rnnlab.demo import run_demo
+
+    return run_demo(
+        engine=args.engine,
+        minutes=args.minutes,
+        root=Path(args.runs_dir) if args.runs_dir else None,
+    )

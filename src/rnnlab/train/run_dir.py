@@ -1,0 +1,125 @@
+"""The run directory: ``runs/<task>/<timestamp>-<name>/`` with config.toml, metrics.jsonl,
+checkpoints/, plots/ and report.html (ARCHITECTURE.md, "Run directory")."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from rnnlab.errors import UserError
+from rnnlab.train.checkpoint import CheckpointStore, atomic_write_text
+
+
+def runs_root() -> Path:
+    """``$RNNLAB_RUNS`` or ``./runs``."""
+    return Path(os.environ.get("RNNLAB_RUNS", "runs"))
+
+
+class RunDir:
+    """One run's folder and its files."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, task: str, name: str, root: Path | None = None) -> RunDir:
+        root = Path(root) if root is not None else runs_root()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = root / task / f"{stamp}-{name}"
+        n = 1
+        while path.exists():  # two runs started in the same second
+            n += 1
+            path = root / task / f"{stamp}-{name}-{n}"
+        path.mkdir(parents=True)
+        return cls(path)
+
+    @classmethod
+    def find(cls, ref: str | Path) -> RunDir:
+        """A run by path, or by a unique suffix of its folder name under the runs root."""
+        p = Path(ref)
+        if (p / "config.toml").is_file():
+            return cls(p)
+        root = runs_root()
+        matches = sorted(
+            d.parent for d in root.glob("*/*/config.toml") if d.parent.name.endswith(str(ref))
+        )
+        if len(matches) == 1:
+            return cls(matches[0])
+        if len(matches) > 1:
+            names = ", ".join(str(m) for m in matches[:5])
+            raise UserError(f"{ref!r} matches several runs ({names}); give the full path")
+        raise UserError(
+            f"no run at {ref!r} (a run directory holds config.toml; runs live under {root}/)"
+        )
+
+    # --------------------------------------------------------------- files
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> CheckpointStore:
+        return CheckpointStore(self.path / "checkpoints")
+
+    @property
+    def plots(self) -> Path:
+        p = self.path / "plots"
+        p.mkdir(exist_ok=True)
+        return p
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.path / name
+        atomic_write_text(path, text)
+        return path
+
+    def write_json(self, name: str, data) -> Path:
+        return self.write_text(name, json.dumps(data, indent=1))
+
+    def read_json(self, name: str, default=None):
+        path = self.path / name
+        if not path.is_file():
+            return default
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def log(self, record: dict) -> None:
+        """Append one line to metrics.jsonl (flushed, so a crash loses at most this line)."""
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+    def metrics_lines(self) -> int:
+        if not self.metrics_path.is_file():
+            return 0
+        with open(self.metrics_path, encoding="utf-8") as f:
+            return sum(1 for _ in f)
+
+    def truncate_metrics(self, lines: int) -> None:
+        """Keep the first ``lines`` records (a resumed run rewrites what came after its checkpoint)."""
+        if not self.metrics_path.is_file():
+            return
+        with open(self.metrics_path, encoding="utf-8") as f:
+            kept = [line for _, line in zip(range(lines), f)]
+        atomic_write_text(self.metrics_path, "".join(kept))
+
+    def metrics(self) -> list[dict]:
+        if not self.metrics_path.is_file():
+            return []
+        out = []
+        with open(self.metrics_path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:  # a line cut by a crash: skip it
+                        continue
+        return out
+
+    def __str__(self) -> str:
+        return str(self.path)
