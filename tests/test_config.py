@@ -64,5 +64,5 @@ def test_missing_and_broken_files(tmp_path):
         load_run_config(bad)
     latin = tmp_path / "latin.toml"
     latin.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
-    with pytest.raises(ConfigError, match="UTF-8|TOML"):
+    with pytest.raises(ConfigError, match=r"UTF-8|TOML"):
         load_run_config(latin)

@@ -93,7 +93,9 @@ class NumpyOps:
         ``dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))``."""
         xhat, rstd = stats
         return rstd * (
-            dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
+            dxhat
+            - dxhat.mean(axis=-1, keepdims=True)
+            - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
         )
 
     @staticmethod

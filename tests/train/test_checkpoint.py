@@ -52,7 +52,7 @@ def test_corrupt_state_json_is_reported(tmp_path):
     store.save(_tensors(1.0), {"step": 1})
     target = tmp_path / json.loads((tmp_path / "last.json").read_text())["dir"] / "state.json"
     target.write_text("{not json")
-    with pytest.raises(CheckpointError, match="state.json"):
+    with pytest.raises(CheckpointError, match=r"state\.json"):
         store.load()
 
 

@@ -166,6 +166,7 @@ def train_chars(
     clip: float = 5.0,
     seed: int = 0,
     on_step: Callable[[int, float], None] | None = None,
+    opt=None,
 ) -> list[float]:
     """Train on a stream of ids with truncated BPTT (``batch`` parallel streams, state carried
     across chunks of ``seq_len`` steps, gradients cut at chunk boundaries).

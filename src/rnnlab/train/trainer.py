@@ -48,7 +48,7 @@ def seed_everything(seed: int) -> None:
     import numpy as np
 
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - seed the global RNG user code may use
     torch.manual_seed(seed)
 
 
