@@ -24,6 +24,7 @@ import importlib
 import inspect
 import re
 import sys
+import warnings
 
 from rnnlab.data.cache import require_file
 from rnnlab.data.errors import DataError
@@ -140,8 +141,12 @@ def _embedded_text() -> str:
     if sys.flags.optimize >= 2:
         raise DataError("the embedded corpus is made of docstrings, which python -OO removes")
     parts = []
-    for name in sorted(EMBEDDED_MODULES):
-        parts.extend(_module_docs(importlib.import_module(name)))
+    # reading some attributes warns (e.g. the deprecated typing.io); -W error must not change
+    # the text, so warnings are silenced while collecting
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in sorted(EMBEDDED_MODULES):
+            parts.extend(_module_docs(importlib.import_module(name)))
     return _normalise("\n\n".join(parts))
 
 
