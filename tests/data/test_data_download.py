@@ -67,7 +67,7 @@ FAILURES = {
     "checksum mismatch": (dict(body=b"X" * len(GOOD)), "checksum mismatch"),
     "truncated, connection closed early": (
         dict(body=GOOD, send=len(GOOD) // 3),
-        "truncated|broke off",
+        "truncated|failed after",
     ),
     "short body, honest length": (dict(body=GOOD[:100]), "announces 100 bytes"),
     "longer body, no length": (dict(body=GOOD + b"extra", length=-1), "more than the expected"),
@@ -90,6 +90,13 @@ def test_unreachable_server_is_a_clear_error(data_root, toy, monkeypatch):
         port = s.getsockname()[1]
     monkeypatch.setenv("RNNLAB_DATA_MIRROR", f"http://127.0.0.1:{port}")
     with pytest.raises(DataError, match=r"cannot reach .* RNNLAB_DATA_MIRROR"):
+        fetch("toy")
+    assert leftovers(data_root / "toyfolder") == []
+
+
+def test_mirror_without_scheme(data_root, toy, monkeypatch):
+    monkeypatch.setenv("RNNLAB_DATA_MIRROR", "127.0.0.1:8000")
+    with pytest.raises(DataError, match=r"invalid URL .* RNNLAB_DATA_MIRROR"):
         fetch("toy")
     assert leftovers(data_root / "toyfolder") == []
 

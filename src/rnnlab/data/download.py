@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ def download_file(url: str, target: Path, spec: FileSpec) -> None:
 
 def _stream(url: str, out, spec: FileSpec, target: Path) -> tuple[int, str]:
     """Copy the body of ``url`` into ``out``; return (bytes received, sha256 hex)."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https", "file"):
+        raise DataError(
+            f"{spec.relpath}: invalid URL {url!r}: it must start with http://, https:// or "
+            f"file://; check RNNLAB_DATA_MIRROR"
+        )
     h, n = hashlib.sha256(), 0
     hint = "Check your connection and run the command again, or set RNNLAB_DATA_MIRROR."
     try:
@@ -136,8 +142,9 @@ def _stream(url: str, out, spec: FileSpec, target: Path) -> tuple[int, str]:
     except urllib.error.URLError as e:
         raise DataError(f"{spec.relpath}: cannot reach {url} ({e.reason}). {hint}") from None
     except (http.client.HTTPException, OSError) as e:
+        # a connection reset, a timeout, or a full disk while writing the temp file
         raise DataError(
-            f"{spec.relpath}: download from {url} broke off after {n:,} of {spec.size:,} bytes "
+            f"{spec.relpath}: download from {url} failed after {n:,} of {spec.size:,} bytes "
             f"({type(e).__name__}: {e}). {hint}"
         ) from None
     return n, h.hexdigest()
