@@ -59,7 +59,10 @@ def load_text(name: str, split: str) -> str | list[str]:
             (:class:`DataMissingError` names the fetch command).
     """
     if name not in TEXT_SPLITS:
-        raise DataError(f"unknown text corpus {name!r}; valid names: {', '.join(TEXT_SPLITS)}")
+        raise DataError(
+            f"unknown text corpus {name!r}; valid names: {', '.join(TEXT_SPLITS)} "
+            f"(and load_embedded() for the built-in corpus)"
+        )
     _check_split(split, TEXT_SPLITS[name], name)
     if name == "tinyshakespeare":
         text = read_text(require_file(name, "input.txt"))
