@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import tomllib
 
-from rnnlab.config import apply_overrides, dumps_toml, parse_override
+from rnnlab.config import (
+    apply_overrides,
+    dumps_toml,
+    parse_override,
+    tomllib,  # tomli on Python 3.10
+)
 from rnnlab.errors import ConfigError
 from rnnlab.tasks.base import build_run_config, load_run_config
 

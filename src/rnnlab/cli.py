@@ -69,8 +69,12 @@ def main(argv=None) -> int:
 
 def _print_error(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    # soft_wrap: never break a message (and the file paths in it) at the terminal width
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/bold red] {escape(message)}", highlight=False
+    )
 
 
 if __name__ == "__main__":

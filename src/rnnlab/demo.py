@@ -23,7 +23,7 @@ DEMO_CONFIG = {
         "embed_size": 64,
         "hidden_size": 256,
         "num_layers": 1,
-        "dropout": 0.0,
+        "dropout": 0.25,
     },
     "train": {
         "epochs": 50,
@@ -61,9 +61,10 @@ def run_demo(engine: str = "torch", minutes: float = 2.0, root=None) -> int:
         f"({final['steps']} steps, {final['train_seconds']:.0f} s)"
     )
     for t in (0.5, 0.8, 1.0):
-        text = trainer.task.sample(trainer.model, "The ", 240, temperature=t, seed=1)
+        prime = trainer.task.prime_text()
+        text = trainer.task.sample(trainer.model, prime, 240, temperature=t, seed=1)
         console.rule(f"sample, temperature {t}")
-        console.print("The " + text, highlight=False, markup=False)
+        console.print(prime + text, highlight=False, markup=False)
     path = write_report(trainer.run, model=trainer.model, task=trainer.task)
     console.rule()
     console.print(f"report: {path}")

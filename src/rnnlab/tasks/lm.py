@@ -65,21 +65,6 @@ class LMDataConfig:
             raise ConfigError('data.dataset = "text" needs data.path (a UTF-8 text file)')
 
 
-class StreamBatches:
-    """The training batches of one epoch: chunk ``i`` of a batchified stream, indexable."""
-
-    def __init__(self, source: torch.Tensor, bptt: int):
-        self.source, self.bptt = source, bptt  # source: (N, B)
-
-    def __len__(self) -> int:
-        return max(0, math.ceil((self.source.size(0) - 1) / self.bptt))
-
-    def __getitem__(self, i: int):
-        from rnnlab.data.lm import get_batch
-
-        return get_batch(self.source, i * self.bptt, self.bptt)
-
-
 class LanguageModelTask(Task):
     name = "lm"
     DataConfig = LMDataConfig
@@ -97,7 +82,11 @@ class LanguageModelTask(Task):
         if state and "vocab" in state:
             self.vocab = Vocab.from_json(state["vocab"])
         else:
-            specials = ["<unk>"] if level == "word" and d.min_freq > 1 else []
+            seen = set(self.symbols["train"])
+            unseen = any(set(self.symbols[s]) - seen for s in self.splits)
+            # PTB spells <unk> in its text; elsewhere add it only where it is needed.
+            needs_unk = (level == "word" and d.min_freq > 1) or unseen
+            specials = ["<unk>"] if needs_unk and "<unk>" not in seen else []
             self.vocab = Vocab.build(self.symbols["train"], specials=specials, min_freq=d.min_freq)
         self.ids = {}
         for split, syms in self.symbols.items():
@@ -127,8 +116,8 @@ class LanguageModelTask(Task):
         return LanguageModel(len(self.vocab), self.cfg.model)
 
     # ------------------------------------------------------------------ training
-    def train_loader(self, epoch: int) -> StreamBatches:
-        from rnnlab.data.lm import batchify
+    def train_loader(self, epoch: int):
+        from rnnlab.data.lm import BPTTBatches, batchify
 
         B = self.cfg.train.batch_size
         if self.ids["train"].numel() < B + 1:
@@ -136,7 +125,7 @@ class LanguageModelTask(Task):
                 f"the training text has {self.ids['train'].numel()} tokens, fewer than "
                 f"train.batch_size + 1 = {B + 1}"
             )
-        return StreamBatches(batchify(self.ids["train"], B).to(self.device), self.cfg.data.bptt)
+        return BPTTBatches(batchify(self.ids["train"], B).to(self.device), self.cfg.data.bptt)
 
     def loss(self, model, batch, carry=None) -> StepOutput:
         x, y = batch
@@ -209,11 +198,15 @@ class LanguageModelTask(Task):
         return "".join(syms)
 
     def report_sections(self, model, run):
-        primes = {"char": "The ", "word": "the"}[self.level]
         rows = []
         for t in (0.5, 0.8, 1.0):
-            text = primes + self.sample(
-                model, primes, 300 if self.level == "char" else 60, t, seed=1
+            text = self.prime_text() + self.sample(
+                model, self.prime_text(), 300 if self.level == "char" else 60, t, seed=1
             )
             rows.append(f"<h3>temperature {t}</h3><pre>{html.escape(text)}</pre>")
         return [("Samples", "".join(rows))]
+
+    def prime_text(self) -> str:
+        """A prime the model has certainly seen: the start of the validation text."""
+        valid = self.symbols[self.splits[0]]
+        return "".join(valid[:4]) if self.level == "char" else " ".join(valid[:3])

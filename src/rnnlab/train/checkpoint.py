@@ -34,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rnnlab.errors import UserError
+from rnnlab.train.faults import fault_point
 
 FORMAT = 1
 
@@ -112,6 +113,7 @@ class CheckpointStore:
         save_file(unique, str(tensor_path))
         with open(tensor_path, "rb+") as f:
             os.fsync(f.fileno())
+        fault_point("checkpoint-write")  # tests: a kill with the tensors written, nothing published
         meta = {
             "format": FORMAT,
             "tensors_sha256": sha256_file(tensor_path),

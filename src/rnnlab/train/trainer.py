@@ -221,7 +221,7 @@ class Trainer:
         if not self.quiet:
             from rich.console import Console
 
-            Console(stderr=True).print(text, highlight=False)
+            Console(stderr=True, soft_wrap=True).print(text, highlight=False)
 
     # ------------------------------------------------------------------ one step
     def train_step(self, batches: list) -> dict:
@@ -355,6 +355,7 @@ class Trainer:
             metrics = self.evaluate("valid")
             self.log({"split": "valid", **metrics, "lr": tc.lr})
             self.say(f"before training: valid {self.task.headline(metrics)}")
+            self.save_checkpoint()  # the initial weights: a last good checkpoint always exists
         done = bool(tc.max_steps and self.step >= tc.max_steps) or bool(
             tc.max_minutes and self.elapsed >= 60 * tc.max_minutes
         )

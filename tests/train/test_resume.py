@@ -1,0 +1,105 @@
+"""Kill a run (SIGKILL) at any moment, resume it, and get exactly what an uninterrupted run gets."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from tests.train.conftest import rnnlab, tiny_config
+
+VOLATILE = {"time", "items_per_s"}
+
+
+def _final_state(run: Path):
+    ptr = json.loads((run / "checkpoints" / "last.json").read_text())
+    tensors = load_file(str(run / "checkpoints" / ptr["dir"] / "tensors.safetensors"))
+    model = {k: v for k, v in tensors.items() if k.startswith("model.") or k.startswith("optim.")}
+    final = json.loads((run / "final.json").read_text())
+    final.pop("train_seconds")
+    metrics = [
+        {k: v for k, v in json.loads(line).items() if k not in VOLATILE}
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+    ]
+    return model, final, metrics
+
+
+def _only_run(root: Path) -> Path:
+    (run,) = list((root / "lm").iterdir())
+    return run
+
+
+def _assert_same(a, b):
+    ma, fa, la = a
+    mb, fb, lb = b
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        assert torch.equal(ma[k], mb[k]), k  # bit for bit
+    assert fa == fb
+    assert la == lb
+
+
+def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path, text_file):
+    cfg = tiny_config(tmp_path / "c.toml", text_file)
+    ref_root, cut_root = tmp_path / "ref", tmp_path / "cut"
+    rnnlab(
+        "train", "lm", "--config", str(cfg), "--runs-dir", str(ref_root), "--no-report", check=True
+    )
+    reference = _final_state(_only_run(ref_root))
+
+    # 1) killed inside the second checkpoint write (tensors on disk, nothing published)
+    out = rnnlab(
+        "train",
+        "lm",
+        "--config",
+        str(cfg),
+        "--runs-dir",
+        str(cut_root),
+        "--no-report",
+        env={"RNNLAB_FAULT": "checkpoint-write:2"},
+    )
+    assert out.returncode == -signal.SIGKILL
+    run = _only_run(cut_root)
+    # 2) resumed, then killed again at a random moment (seeded) by the test itself
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnlab", "train", "--resume", str(run), "--no-report"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(2.5 + (hash(str(tmp_path)) % 10) / 10)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # 3) resumed to the end
+    rnnlab("train", "--resume", str(run), "--no-report", check=True)
+    _assert_same(_final_state(run), reference)
+
+
+def test_corrupt_last_checkpoint_is_named_and_kept(tmp_path, text_file):
+    cfg = tiny_config(tmp_path / "c.toml", text_file, epochs=1)
+    rnnlab(
+        "train",
+        "lm",
+        "--config",
+        str(cfg),
+        "--runs-dir",
+        str(tmp_path / "r"),
+        "--no-report",
+        check=True,
+    )
+    run = _only_run(tmp_path / "r")
+    ptr = json.loads((run / "checkpoints" / "last.json").read_text())
+    tensor_file = run / "checkpoints" / ptr["dir"] / "tensors.safetensors"
+    data = tensor_file.read_bytes()
+    tensor_file.write_bytes(data[:100])
+    out = rnnlab("train", "--resume", str(run), "--no-report")
+    assert out.returncode == 2
+    assert str(tensor_file) in out.stderr and "truncated or corrupt" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert tensor_file.read_bytes() == data[:100]  # nothing overwrote it
+    assert json.loads((run / "checkpoints" / "last.json").read_text()) == ptr
