@@ -12,9 +12,15 @@ import sys
 
 #: subcommand modules; each has ``add_parser(subparsers)``
 _COMMANDS = [
-    "rnnlab.train.cli",
-    "rnnlab.bench.cli",
-    "rnnlab.data.cli",
+    "rnnlab.train.cli",  # train, eval, sample, report, demo
+    "rnnlab.tasks.translate_cli",  # translate
+    "rnnlab.tasks.caption_cli",  # caption
+    "rnnlab.experiments.cli",  # experiment NAME
+    "rnnlab.diagnostics.gradflow_cli",  # gradflow
+    "rnnlab.diagnostics.cli",  # check, lr-find, curves
+    "rnnlab.search.cli",  # search
+    "rnnlab.bench.cli",  # bench
+    "rnnlab.data.cli",  # data
 ]
 
 
