@@ -1,0 +1,1 @@
+"""Diagnostics: gradient flow, sanity checks, learning-rate range test, reading learning curves."""

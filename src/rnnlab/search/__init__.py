@@ -1,0 +1,1 @@
+"""Hyperparameter search (grid, random, TPE) on optuna."""
