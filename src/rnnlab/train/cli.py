@@ -33,6 +33,9 @@ def add_parser(subparsers) -> None:
         help="override a config value, e.g. --set train.lr=0.5 (repeatable)",
     )
     p.add_argument("--resume", metavar="RUN", help="continue this run from its last checkpoint")
+    p.add_argument("--continue", dest="cont", action="store_true",
+                   help="resume the latest unfinished run of this config's name (start one if "
+                        "there is none; do nothing if the latest one finished)")
     p.add_argument("--runs-dir", help="where new runs go (default $RNNLAB_RUNS or ./runs)")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the final metrics")
@@ -118,6 +121,23 @@ def cmd_train(args) -> int:
         trainer.say(f"report: {path}")
     _print_final(trainer, final)
     return 0
+
+
+def _latest_run(cfg, root):
+    """The newest run of this task whose saved config equals ``cfg`` (None if there is none)."""
+    from rnnlab.tasks.base import load_run_config
+    from rnnlab.train.run_dir import RunDir, runs_root
+
+    folder = (root or runs_root()) / cfg.task
+    for path in sorted(folder.glob(f"*-{cfg.name}*"), reverse=True):
+        if (path / "config.toml").is_file():
+            try:
+                same = load_run_config(path / "config.toml").to_dict() == cfg.to_dict()
+            except UserError:
+                continue
+            if same:
+                return RunDir(path)
+    return None
 
 
 def _print_final(trainer, final) -> None:
