@@ -12,7 +12,7 @@ def test_python_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert blocks
     namespace: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # our own README
     out, ref = namespace["out"], namespace["out_ref"]
     assert (out - ref).abs().max() < 1e-4  # fused and reference engines agree (float32)
     assert namespace["lstm"].resolved_engine() == "reference"

@@ -141,3 +141,18 @@ def test_engine_switch_keeps_parameters_and_results():
         outs.append(m(x)[0])
     for o in outs[1:]:
         torch.testing.assert_close(o, outs[0])
+
+
+def test_fused_engine_under_autocast_runs_in_float32():
+    """Mixed precision: the fused recurrence runs in float32 inside autocast (here the CPU's
+    bfloat16 autocast, the same decorators as on CUDA) and matches the float32 result."""
+    torch.manual_seed(0)
+    m = rnnlab.LSTM(6, 5, peephole=True)
+    x = torch.randn(7, 3, 6, requires_grad=True)
+    ref, _ = m(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, (h, c) = m(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()

@@ -16,6 +16,20 @@ from rnnlab.ops import torch_ops
 from rnnlab.reference.bptt import layer_backward, layer_forward
 
 
+def _fp32_under_autocast(fn):
+    """Run the recurrence in float32 under autocast (CUDA or CPU): the hand-written backward
+    expects one dtype throughout, and the small per-step GEMMs gain little from half precision."""
+    for device in ("cuda", "cpu"):
+        fn = torch.amp.custom_fwd(fn, device_type=device, cast_inputs=torch.float32)
+    return fn
+
+
+def _autocast_backward(fn):
+    for device in ("cuda", "cpu"):
+        fn = torch.amp.custom_bwd(fn, device_type=device)
+    return fn
+
+
 class FusedLayer(torch.autograd.Function):
     """``FusedLayer.apply(cell, names, reverse, mask, rmask, X, *state0, *params)``.
 
@@ -34,6 +48,7 @@ class FusedLayer(torch.autograd.Function):
     """
 
     @staticmethod
+    @_fp32_under_autocast
     def forward(ctx, cell, names, reverse, mask, rmask, X, *tensors):
         xp = torch_ops()
         n = len(cell.states)
@@ -48,6 +63,7 @@ class FusedLayer(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_autocast_backward
     def backward(ctx, dY, *dstate):
         xp = torch_ops()
         X, *params = ctx.saved_tensors
