@@ -13,6 +13,9 @@ kind          cell                                            variant arguments
 ``mut2``      MUT2
 ``mut3``      MUT3
 ============  ==============================================  ==============================
+
+New cells: :func:`rnnlab.cells.custom.define_cell` (write the forward step; the torch engines
+derive the backward).
 """
 
 from __future__ import annotations
@@ -25,11 +28,22 @@ from rnnlab.cells.rnn import RNNCell
 CELL_KINDS = ("rnn", "lstm", "gru", "mut1", "mut2", "mut3")
 
 
+def cell_kinds() -> tuple[str, ...]:
+    """Built-in cells and those registered with :func:`rnnlab.cells.custom.define_cell`."""
+    from rnnlab.cells.custom import CUSTOM_CELLS
+
+    return CELL_KINDS + tuple(k for k in CUSTOM_CELLS if k not in CELL_KINDS)
+
+
 def make_cell(kind: str, input_size: int, hidden_size: int, bias: bool = True, **variant) -> Cell:
     """Build a cell by name; unknown kinds or variant arguments raise a ValueError that lists
     the valid ones."""
     kind = kind.lower()
-    if kind == "rnn":
+    from rnnlab.cells.custom import CUSTOM_CELLS
+
+    if kind in CUSTOM_CELLS:
+        cls, allowed = CUSTOM_CELLS[kind], ()
+    elif kind == "rnn":
         cls, allowed = RNNCell, ("nonlinearity",)
     elif kind == "lstm":
         if variant.get("layer_norm"):
@@ -47,7 +61,7 @@ def make_cell(kind: str, input_size: int, hidden_size: int, bias: bool = True, *
 
         cls, allowed = MUT_CELLS[kind], ()
     else:
-        raise ValueError(f"unknown cell {kind!r}; valid cells: {', '.join(CELL_KINDS)}")
+        raise ValueError(f"unknown cell {kind!r}; valid cells: {', '.join(cell_kinds())}")
     unknown = sorted(set(variant) - set(allowed))
     if unknown:
         valid = ", ".join(allowed) if allowed else "none"
@@ -55,4 +69,16 @@ def make_cell(kind: str, input_size: int, hidden_size: int, bias: bool = True, *
     return cls(input_size, hidden_size, bias, **variant)
 
 
-__all__ = ["CELL_KINDS", "Cell", "GRUCell", "LSTMCell", "ParamSpec", "RNNCell", "make_cell"]
+from rnnlab.cells.custom import define_cell  # noqa: E402 - after make_cell, which it uses lazily
+
+__all__ = [
+    "CELL_KINDS",
+    "Cell",
+    "GRUCell",
+    "LSTMCell",
+    "ParamSpec",
+    "RNNCell",
+    "cell_kinds",
+    "define_cell",
+    "make_cell",
+]

@@ -219,6 +219,10 @@ class Trace:
             self._memo[key] = self.xp.stack([k[name] for k in self._kept])
         return self._memo[key]
 
+    def kept_steps(self) -> list[dict]:
+        """The kept per-step gradient dicts, in time order (for cells that sum them themselves)."""
+        return list(self._kept)
+
     def flat_cache(self, field: str):
         """``cache(field)`` as ``(T * B, .)``."""
         x = self.cache(field)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.cells import CELL_KINDS
+from rnnlab.cells import cell_kinds
 from rnnlab.nn.bridge import ReferenceStack
 from rnnlab.nn.fused import autograd_layer, fused_layer
 from rnnlab.reference.stack import StackSpec
@@ -74,8 +74,8 @@ class Recurrent(nn.Module):
         **variant,
     ):
         super().__init__()
-        if cell not in CELL_KINDS:
-            raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELL_KINDS)}")
+        if cell not in cell_kinds():
+            raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(cell_kinds())}")
         for name, value in (
             ("input_size", input_size),
             ("hidden_size", hidden_size),
@@ -129,6 +129,11 @@ class Recurrent(nn.Module):
                 f"engine='builtin': torch has no kernel for {self._cells[0].describe()}"
                 " (it has the standard LSTM, GRU with reset='after' and tanh/relu RNN); "
                 "use engine='fused' or 'auto'"
+            )
+        if value == "reference" and getattr(self._cells[0], "user_backward", True) is None:
+            raise ValueError(
+                f"engine='reference': cell {self.cell_kind!r} was defined without step_backward, "
+                "so only the torch engines (fused, autograd) can run it"
             )
         self._engine = value
 
