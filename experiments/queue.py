@@ -43,7 +43,8 @@ def main() -> None:
             target = ROOT / "running" / job.name
             shutil.move(str(job), target)
             log = open(ROOT / "logs" / f"{job.stem}.log", "a")
-            procs[job.stem] = subprocess.Popen(["bash", str(target)], stdout=log, stderr=subprocess.STDOUT,
+            # niced: interactive work (tests, development) keeps priority; jobs soak up idle CPU
+            procs[job.stem] = subprocess.Popen(["nice", "-n", "15", "bash", str(target)], stdout=log, stderr=subprocess.STDOUT,
                                                env={**__import__("os").environ, "RNNLAB_NO_PROGRESS": "1"})
         time.sleep(args.poll)
 
