@@ -103,3 +103,18 @@ def test_corrupt_last_checkpoint_is_named_and_kept(tmp_path, text_file):
     assert "Traceback" not in out.stderr
     assert tensor_file.read_bytes() == data[:100]  # nothing overwrote it
     assert json.loads((run / "checkpoints" / "last.json").read_text()) == ptr
+
+
+def test_continue_resumes_the_latest_unfinished_run_then_does_nothing(tmp_path, text_file):
+    cfg = tiny_config(tmp_path / "c.toml", text_file, epochs=1)
+    root = tmp_path / "runs"
+    args = ("train", "lm", "--config", str(cfg), "--runs-dir", str(root), "--no-report", "--continue")
+    killed = rnnlab(*args, env={"RNNLAB_FAULT": "checkpoint-write:3"})
+    assert killed.returncode == -signal.SIGKILL
+    again = rnnlab(*args, check=True)
+    assert "continuing" in again.stderr
+    run = _only_run(root)
+    assert (run / "final.json").is_file()
+    done = rnnlab(*args, check=True)
+    assert "already finished" in done.stdout
+    assert len(list((root / "lm").iterdir())) == 1
