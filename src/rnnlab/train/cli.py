@@ -109,10 +109,17 @@ def cmd_train(args) -> int:
                 "name a task (e.g. `rnnlab train lm --config configs/lm/demo.toml`) or use --resume RUN"
             )
         cfg = load_run_config(args.config, args.overrides, task=args.task)
-        trainer = Trainer.start(
-            cfg, root=Path(args.runs_dir) if args.runs_dir else None, quiet=args.quiet
-        )
-        trainer.say(f"run directory: {trainer.run}")
+        root = Path(args.runs_dir) if args.runs_dir else None
+        latest = _latest_run(cfg, root) if args.cont else None
+        if latest is not None and (latest.path / "final.json").is_file():
+            print(f"{latest} already finished; nothing to do")
+            return 0
+        if latest is not None:
+            trainer = Trainer.resume(latest.path, quiet=args.quiet)
+            trainer.say(f"continuing {trainer.run} at step {trainer.step}")
+        else:
+            trainer = Trainer.start(cfg, root=root, quiet=args.quiet)
+            trainer.say(f"run directory: {trainer.run}")
     final = trainer.fit()
     if not args.no_report:
         from rnnlab.report.html import write_report
