@@ -71,6 +71,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted")
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 def _print_error(message: str) -> None:

@@ -5,6 +5,7 @@
 """
 
 EXPERIMENTS = {
+    "language-models": "rnnlab.experiments.language_models",
     "chung2014": "rnnlab.experiments.chung2014",
     "long-term": "rnnlab.experiments.long_term",
     "grid-vs-random": "rnnlab.experiments.grid_vs_random",
