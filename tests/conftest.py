@@ -10,6 +10,13 @@ import pytest
 
 def pytest_configure(config):
     os.environ.setdefault("RNNLAB_NO_PROGRESS", "1")
+    # One thread per test process: the tensors here are tiny, pytest-xdist already runs one
+    # worker per core, and OpenMP teams of several threads per worker thrash a shared machine.
+    # Subprocesses (the CLI tests) inherit it through the environment.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture
