@@ -46,7 +46,9 @@ QUICK_OVERRIDES = [
 
 def add_arguments(p) -> None:
     p.add_argument("--tasks", default="adding,copy", help="comma-separated: adding, copy")
-    p.add_argument("--lengths", default=DEFAULT_LENGTHS, help=f"comma-separated T ({DEFAULT_LENGTHS})")
+    p.add_argument(
+        "--lengths", default=DEFAULT_LENGTHS, help=f"comma-separated T ({DEFAULT_LENGTHS})"
+    )
     p.add_argument("--cells", default=DEFAULT_CELLS, help=f"comma-separated ({DEFAULT_CELLS})")
     p.add_argument(
         "--set",
@@ -185,8 +187,11 @@ def estimate(args, points) -> int:
         seconds = per_step * steps * 1.1
         total += seconds
         rows.append((task_name, T, cell, per_step, steps, seconds))
-        print(f"{task_name:7s} T={T:<4d} {cell:9s} {per_step * 1000:7.1f} ms/step x {steps} steps "
-              f"= {seconds / 60:6.1f} min", flush=True)
+        print(
+            f"{task_name:7s} T={T:<4d} {cell:9s} {per_step * 1000:7.1f} ms/step x {steps} steps "
+            f"= {seconds / 60:6.1f} min",
+            flush=True,
+        )
     print(f"total: {total / 3600:.2f} h of CPU time on this machine, now ({len(rows)} runs)")
     return 0
 
@@ -235,8 +240,13 @@ def curves_figure(task: str, lengths: list[int], cells: list[str], results: dict
             if r is None:
                 continue
             recs = [m for m in r["metrics"] if m.get("split") == "valid"]
-            ax.plot([m["step"] for m in recs], [m["loss"] for m in recs], color=f"C{n}",
-                    label=CELL_LABELS[cell], lw=1.2)
+            ax.plot(
+                [m["step"] for m in recs],
+                [m["loss"] for m in recs],
+                color=f"C{n}",
+                label=CELL_LABELS[cell],
+                lw=1.2,
+            )
             baseline = r["final"]["test"]["baseline"]
         if baseline is not None:
             ax.axhline(baseline, color="0.4", ls=":", lw=1, label="baseline")
@@ -245,7 +255,9 @@ def curves_figure(task: str, lengths: list[int], cells: list[str], results: dict
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("validation " + ("MSE" if task == "adding" else "cross-entropy"), fontsize=8)
+    axes[0][0].set_ylabel(
+        "validation " + ("MSE" if task == "adding" else "cross-entropy"), fontsize=8
+    )
     axes[0][-1].legend(fontsize=6)
     fig.tight_layout()
     return save(fig, path)
@@ -258,9 +270,7 @@ def write_page(args, points, results: dict, out: Path) -> Path:
     cells = list(dict.fromkeys(p[2] for p in points))
     any_cfg = next(iter(results.values()))["config"]
     tr, md = any_cfg["train"], any_cfg["model"]
-    cmd = "rnnlab experiment long-term" + "".join(
-        f" {a}" for a in _cli_args(args)
-    )
+    cmd = "rnnlab experiment long-term" + "".join(f" {a}" for a in _cli_args(args))
     L = [
         "# Long-term dependencies: adding problem and copy memory",
         "",
@@ -300,8 +310,10 @@ def write_page(args, points, results: dict, out: Path) -> Path:
         "",
     ]
     for task in tasks:
-        title = "Adding problem: test MSE" if task == "adding" else (
-            "Copy memory: test cross-entropy per step (symbols copied)"
+        title = (
+            "Adding problem: test MSE"
+            if task == "adding"
+            else ("Copy memory: test cross-entropy per step (symbols copied)")
         )
         L += [f"## {title}", ""]
         L += results_table(task, lengths, cells, results)
@@ -315,7 +327,12 @@ def write_page(args, points, results: dict, out: Path) -> Path:
         ]
     if args.gradflow:
         L += gradflow_section(Path(args.gradflow), figures, out.parent)
-    L += ["## Runs", "", "| task | T | cell | steps | train s | how | command |", "|---|---:|---|---:|---:|---|---|"]
+    L += [
+        "## Runs",
+        "",
+        "| task | T | cell | steps | train s | how | command |",
+        "|---|---:|---|---:|---:|---|---|",
+    ]
     for task, T, cell in points:
         r = results.get((task, T, cell))
         if r is None:
@@ -333,7 +350,11 @@ def write_page(args, points, results: dict, out: Path) -> Path:
 
 def _cli_args(args) -> list[str]:
     parts = []
-    for name, default in (("tasks", "adding,copy"), ("lengths", DEFAULT_LENGTHS), ("cells", DEFAULT_CELLS)):
+    for name, default in (
+        ("tasks", "adding,copy"),
+        ("lengths", DEFAULT_LENGTHS),
+        ("cells", DEFAULT_CELLS),
+    ):
         if getattr(args, name) != default:
             parts.append(f"--{name} {getattr(args, name)}")
     parts += [f"--set {shlex.quote(s)}" for s in args.overrides]
@@ -350,7 +371,9 @@ def gradflow_section(folder: Path, figures: Path, page_dir: Path) -> list[str]:
 
     path = folder / "gradflow.json"
     if not path.is_file():
-        raise UserError(f"--gradflow {folder}: no gradflow.json there (run `rnnlab gradflow --out {folder}`)")
+        raise UserError(
+            f"--gradflow {folder}: no gradflow.json there (run `rnnlab gradflow --out {folder}`)"
+        )
     g = json.loads(path.read_text())
     s = g["settings"]
     L = [
@@ -421,8 +444,10 @@ def run(args) -> int:
     if args.estimate:
         return estimate(args, points)
     root = Path(args.runs_dir)
-    out = Path(args.out) if args.out else (
-        root / "long-term-quick.md" if args.quick else Path("docs/results/long-term.md")
+    out = (
+        Path(args.out)
+        if args.out
+        else (root / "long-term-quick.md" if args.quick else Path("docs/results/long-term.md"))
     )
     results = {}
     with progress_bar("long-term runs", len(points)) as bar:

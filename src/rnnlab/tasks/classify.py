@@ -1,0 +1,267 @@
+"""Sentence classification (many to one): SST-2 sentiment, or your own labelled TSV files.
+
+Dimension letters: T time (tokens), B batch, C classes.
+
+A sentence is a list of tokens; the model (:class:`rnnlab.models.classifier.SequenceClassifier`)
+embeds them, runs the recurrent stack over each sentence's own length (packed), summarises it
+(last state, mean or max over steps) and outputs C logits. The loss is the mean cross-entropy
+over the batch's sentences; ``acc`` is the fraction classified correctly.
+
+Data: ``dataset = "sst2"`` reads GLUE SST-2 (:func:`rnnlab.data.load_sst2`: 67,349 training
+phrases and sentences, 872 dev sentences). GLUE's test labels are hidden, so the dev set is the
+``valid`` split, used both to pick the best checkpoint (lowest dev loss) and to report accuracy.
+``dataset = "tsv"`` reads ``train.tsv`` and ``dev.tsv`` from ``path`` in the same format
+(``sentence<TAB>label`` rows under a ``sentence<TAB>label`` header, labels 0 or 1).
+
+Batches: every epoch the training sentences are shuffled (a function of the run seed and the
+epoch), cut into pools of 50 batches, each pool sorted by length and cut into batches (so a batch
+holds sentences of similar length and little padding), and the batches shuffled again.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rnnlab.errors import ConfigError, UserError
+from rnnlab.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnlab.tasks.base import StepOutput, Task
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+# ---------------------------------------------------------------------- batching helpers
+class IndexBatches(Sequence):
+    """An epoch's batches, built on access: ``batches[i] = make(index_lists[i])``.
+
+    Indexable with ``len()``, so a resumed run restarts at batch i exactly.
+    """
+
+    def __init__(self, index_lists: list[np.ndarray], make: Callable):
+        self.index_lists, self.make = index_lists, make
+
+    def __len__(self) -> int:
+        return len(self.index_lists)
+
+    def __getitem__(self, i):
+        return self.make(self.index_lists[i])
+
+
+def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The generator that orders epoch ``epoch`` of a run with seed ``seed``."""
+    return np.random.default_rng([seed % 2**32, epoch])
+
+
+def shuffled_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Indices ``0..n-1`` in a random order of ``(seed, epoch)``, cut into batches (the last
+    one may be smaller)."""
+    order = epoch_rng(seed, epoch).permutation(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def bucketed_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, pool: int = 50
+) -> list[np.ndarray]:
+    """Like :func:`shuffled_batches`, but batches hold examples of similar length: shuffle, sort
+    each pool of ``pool * batch_size`` examples by length, cut, then shuffle the batches."""
+    rng = epoch_rng(seed, epoch)
+    order = rng.permutation(len(lengths))
+    size = pool * batch_size
+    batches = []
+    for start in range(0, len(order), size):
+        chunk = order[start : start + size]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Fraction of rows of ``logits: (N, C)`` whose argmax is ``labels: (N,)`` (a 0-d tensor)."""
+    return (logits.argmax(-1) == labels).float().mean()
+
+
+# ---------------------------------------------------------------------- the task
+@dataclass
+class ClassifyDataConfig:
+    """The ``[data]`` section of a sentence-classification config.
+
+    Attributes:
+        dataset: sst2 (GLUE SST-2 from the data cache) or tsv (your files, see ``path``).
+        path: for ``dataset = "tsv"``, a folder holding ``train.tsv`` and ``dev.tsv``.
+        min_freq: tokens seen fewer times in training become ``<unk>``.
+        max_len: cut sentences to this many tokens (0: never).
+        bucket: batch sentences of similar length together (less padding, same results per
+            sentence; see the module docstring).
+    """
+
+    dataset: Literal["sst2", "tsv"] = "sst2"
+    path: str = ""
+    min_freq: int = 1
+    max_len: int = 0
+    bucket: bool = True
+
+    def validate(self) -> None:
+        if self.min_freq < 1 or self.max_len < 0:
+            raise ConfigError("data.min_freq must be >= 1 and data.max_len >= 0")
+        if self.dataset == "tsv" and not self.path:
+            raise ConfigError(
+                'data.dataset = "tsv" needs data.path (a folder with train.tsv, dev.tsv)'
+            )
+
+
+class ClassifyTask(Task):
+    name = "classify"
+    DataConfig = ClassifyDataConfig
+    ModelConfig = ClassifierConfig
+    splits = ("valid",)
+
+    def prepare(self, state: dict | None = None) -> None:
+        from rnnlab.data.vocab import Vocab
+
+        rows = {split: self._load(split) for split in ("train", "valid")}
+        self.num_classes = 2  # the SST-2 format has labels 0 and 1 (the parser checks)
+        if state and "vocab" in state:
+            self.vocab = Vocab.from_json(state["vocab"])
+        else:
+            tokens = (tok for toks, _ in rows["train"] for tok in toks)
+            self.vocab = Vocab.build(
+                tokens, specials=[PAD, UNK], min_freq=self.cfg.data.min_freq, unk=UNK, sep=" "
+            )
+        max_len = self.cfg.data.max_len or None
+        self.examples = {}
+        for split, rs in rows.items():
+            ids = [self.vocab.encode(toks[:max_len]) for toks, _ in rs]
+            self.examples[split] = (
+                ids,
+                np.array([len(i) for i in ids], dtype=np.int64),
+                np.array([y for _, y in rs], dtype=np.int64),
+            )
+
+    def _load(self, split: str) -> list[tuple[list[str], int]]:
+        d = self.cfg.data
+        if d.dataset == "sst2":
+            from rnnlab.data import load_sst2
+
+            rows = load_sst2(split)
+        else:
+            from rnnlab.data.sst2 import parse_sst2
+
+            path = Path(d.path) / ("train.tsv" if split == "train" else "dev.tsv")
+            if not path.is_file():
+                raise UserError(
+                    f"data.path: {path} not found (a tsv dataset needs train.tsv and dev.tsv)"
+                )
+            rows = parse_sst2(path)
+        if not rows:
+            raise UserError(f"the {split} split of {d.dataset!r} is empty")
+        return rows
+
+    def state(self) -> dict:
+        return {"vocab": self.vocab.to_json()}
+
+    def build_model(self) -> SequenceClassifier:
+        return SequenceClassifier(
+            self.cfg.model,
+            self.num_classes,
+            vocab_size=len(self.vocab),
+            pad_id=self.vocab.index(PAD),
+        )
+
+    # ------------------------------------------------------------------ batches
+    def _make(self, split: str) -> Callable:
+        ids, lengths, labels = self.examples[split]
+
+        def make(idx: np.ndarray):
+            L = lengths[idx]
+            x = np.zeros((int(L.max()), len(idx)), dtype=np.int64)  # (T, B), 0 = <pad>
+            for b, i in enumerate(idx):
+                x[: L[b], b] = ids[i]
+            to = self.device
+            return (
+                torch.from_numpy(x).to(to),
+                torch.from_numpy(L).to(to),
+                torch.from_numpy(labels[idx]).to(to),
+            )
+
+        return make
+
+    def train_loader(self, epoch: int) -> IndexBatches:
+        B, seed = self.cfg.train.batch_size, self.cfg.seed
+        lengths = self.examples["train"][1]
+        if self.cfg.data.bucket:
+            batches = bucketed_batches(lengths, B, seed, epoch)
+        else:
+            batches = shuffled_batches(len(lengths), B, seed, epoch)
+        return IndexBatches(batches, self._make("train"))
+
+    def loss(self, model, batch, carry=None) -> StepOutput:
+        x, lengths, y = batch
+        logits = model(x, lengths)  # (B, C)
+        return StepOutput(F.cross_entropy(logits, y), len(y), extra={"acc": accuracy(logits, y)})
+
+    def count_items(self, batch) -> int:
+        return len(batch[2])
+
+    @torch.no_grad()
+    def predict(self, model, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(logits: (N, C), labels: (N,))`` over a whole split, in the split's order."""
+        _, lengths, labels = self.examples[split]
+        B = self.cfg.train.eval_batch_size or self.cfg.train.batch_size
+        order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding
+        make = self._make(split)
+        out = np.zeros((len(labels), self.num_classes), dtype=np.float32)
+        for i in range(0, len(order), B):
+            idx = order[i : i + B]
+            x, L, _ = make(idx)
+            out[idx] = model(x, L).float().cpu().numpy()
+        return out, labels
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str) -> dict[str, float]:
+        logits, labels = self.predict(model, split)
+        logits_t, labels_t = torch.from_numpy(logits), torch.from_numpy(labels)
+        return {
+            "loss": float(F.cross_entropy(logits_t, labels_t)),
+            "acc": float(accuracy(logits_t, labels_t)),
+        }
+
+    def headline(self, metrics: dict) -> str:
+        acc = f" acc {metrics['acc']:.4f}" if "acc" in metrics else ""
+        return f"loss {metrics['loss']:.4f}{acc}"
+
+    def expected_initial_loss(self):
+        C = self.num_classes
+        return math.log(C), f"uniform prediction over C = {C} classes gives ln C"
+
+    def report_sections(self, model, run):
+        logits, labels = self.predict(model, "valid")
+        pred = logits.argmax(-1)
+        C = self.num_classes
+        confusion = np.zeros((C, C), dtype=np.int64)
+        np.add.at(confusion, (labels, pred), 1)
+        head = "".join(f"<th>pred {c}</th>" for c in range(C))
+        body = "".join(
+            f"<tr><th>true {c}</th>" + "".join(f"<td>{n}</td>" for n in row) + "</tr>"
+            for c, row in enumerate(confusion)
+        )
+        ids = self.examples["valid"][0]
+        rows = "".join(
+            f"<tr><td>{labels[i]}</td><td>{pred[i]}</td>"
+            f"<td>{html.escape(self.vocab.decode(ids[i]))}</td></tr>"
+            for i in range(min(8, len(ids)))
+        )
+        return [
+            ("Dev confusion matrix", f"<table><tr><th></th>{head}</tr>{body}</table>"),
+            (
+                "Dev examples",
+                f"<table><tr><th>true</th><th>pred</th><th>sentence</th></tr>{rows}</table>",
+            ),
+        ]

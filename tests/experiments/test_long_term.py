@@ -1,0 +1,83 @@
+"""``rnnlab experiment long-term``: the grid, the page it writes, reuse and resume of its runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from rnnlab.errors import UserError
+from rnnlab.experiments import long_term
+from tests.train.conftest import rnnlab
+
+
+def _args(tmp_path, **kw):
+    p = argparse.ArgumentParser()
+    long_term.add_arguments(p)
+    a = p.parse_args([])
+    a.runs_dir = str(tmp_path / "runs")
+    a.out = str(tmp_path / "page" / "long-term.md")
+    a.quick = True
+    for k, v in kw.items():
+        setattr(a, k, v)
+    return a
+
+
+def test_the_grid_and_each_run_config(tmp_path):
+    a = _args(tmp_path, quick=False)
+    points = long_term.grid(a)
+    assert len(points) == 2 * 4 * 5
+    assert points[0] == ("adding", 50, "rnn") and points[-1] == ("copy", 400, "mut1")
+    cfg = long_term.run_config("copy", 200, "lstm-fb1", a)
+    assert cfg.task == "copy" and cfg.name == "copy-T200-lstm-fb1"
+    assert cfg.data.length == 200 and cfg.model.cell == "lstm"
+    assert cfg.model.variant == {"forget_bias": 1.0}
+    # the page's command for a run builds the same config
+    cmd = long_term.command_for("copy", 200, "lstm-fb1", a)
+    assert "--set 'model.variant={ forget_bias = 1.0 }'" in cmd
+    with pytest.raises(UserError, match="valid: adding, copy"):
+        long_term.grid(_args(tmp_path, tasks="adding,music"))
+    with pytest.raises(UserError, match="integers"):
+        long_term.grid(_args(tmp_path, lengths="50,long"))
+
+
+def test_quick_run_writes_the_page_then_reuses_and_resumes(tmp_path, capsys):
+    a = _args(tmp_path, tasks="adding,copy", cells="rnn,gru")
+    assert long_term.run(a) == 0
+    page = (tmp_path / "page" / "long-term.md").read_text()
+    assert "| tanh RNN |" in page and "| GRU |" in page and "T = 10" in page and "T = 20" in page
+    assert "| *baseline* | 0.1667 | 0.1667 |" in page
+    assert "0.6931" in page  # copy baseline 10 ln 8 / (10 + 20)
+    assert (tmp_path / "page" / "figures" / "long-term-copy.png").is_file()
+    runs = sorted((tmp_path / "runs").glob("*/*/final.json"))
+    assert len(runs) == 8
+    # an interrupted run: drop one run's final.json and go back to its first checkpoint
+    victim = runs[0].parent
+    final_before = json.loads(runs[0].read_text())
+    runs[0].unlink()
+    capsys.readouterr()
+    assert long_term.run(a) == 0
+    out = capsys.readouterr().out
+    assert out.count("reused") == 7 and out.count("resumed") == 1
+    assert len(sorted((tmp_path / "runs").glob("*/*/final.json"))) == 8  # no new run
+    assert json.loads((victim / "final.json").read_text())["test"] == final_before["test"]
+
+
+def test_cli_estimate_and_bad_arguments(tmp_path):
+    out = rnnlab(
+        "experiment",
+        "long-term",
+        "--quick",
+        "--estimate",
+        "--tasks",
+        "adding",
+        "--cells",
+        "rnn",
+        "--lengths",
+        "10",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ms/step" in out.stdout and "total:" in out.stdout
+    bad = rnnlab("experiment", "long-term", "--cells", "rnn,transformer")
+    assert bad.returncode == 2 and "transformer" in bad.stderr and "Traceback" not in bad.stderr
