@@ -9,4 +9,5 @@ EXPERIMENTS = {
     "chung2014": "rnnlab.experiments.chung2014",
     "long-term": "rnnlab.experiments.long_term",
     "grid-vs-random": "rnnlab.experiments.grid_vs_random",
+    "translation": "rnnlab.experiments.translation",
 }

@@ -100,9 +100,10 @@ def cmd_translate(args) -> int:
     if args.sentence is not None:
         return _one(args, run, task, model, decoding)
     if args.split is not None:
-        sources = [" ".join(s) for s, _ in task.tokens[args.split]]
         refs = [t for _, t in task.raw[args.split]]
-    out = task.translate(model, sources, **decoding)
+        out = task.translate_tokens(model, [s for s, _ in task.tokens[args.split]], **decoding)
+    else:
+        out = task.translate(model, sources, **decoding)
     texts = [o.text for o in out]
     if args.output:
         Path(args.output).write_text("".join(t + "\n" for t in texts), encoding="utf-8")
