@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnlab.cli import main
-from rnnlab.data import tokenize
+from rnnlab.data import DataError, tokenize
 from rnnlab.errors import ConfigError
 from rnnlab.models.seq2seq import Hypothesis
 from rnnlab.report.heatmap import alignment_figure, save_alignment
@@ -252,6 +252,29 @@ def test_empty_and_unknown_sources(toy_run):
     assert out[0].text == "" and out[0].output == []
     assert out[1].source == ["q1", "q2", "neverseen"]
     assert out[2].attention.shape == (len(out[2].output) + 1, 1)
+
+
+def test_a_trained_run_translates_without_the_data_set(toy_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "empty"))
+    cfg = _toy_config()
+    cfg.data.dataset = "multi30k"
+    task = TranslateTask(cfg)
+    task.prepare(toy_run.task.state())  # the vocabularies of a trained run: no data read
+    (t,) = task.translate(toy_run.model, ["q1 q2 q3"])
+    assert t.text == "W3 W2 W1"
+    with pytest.raises(DataError, match="multi30k"):
+        task.raw  # noqa: B018 - reading the data now fails, and says which data set
+
+
+def test_report_section_shows_translations_and_a_heatmap(toy_run):
+    from rnnlab.report.html import write_report
+
+    path = write_report(toy_run.run, model=toy_run.model, task=toy_run.task)
+    page = path.read_text()
+    assert "Translations (valid)" in page
+    src, ref = toy_run.task.raw["valid"][0]
+    assert f"<td>{src}</td>" in page and f"<td>{ref}</td>" in page
+    assert 'alt="attention"' in page
 
 
 # ---------------------------------------------------------------------- the command

@@ -240,18 +240,17 @@ class TranslateTask(Task):
 
     # ------------------------------------------------------------------ data
     def prepare(self, state: dict | None = None) -> None:
+        """Build the vocabularies from the training split, or take them from ``state`` (a
+        trained run): then the data is read only when something needs it, so translating with a
+        trained run does not need the data set."""
         from rnnlab.data.vocab import END, PAD, START, UNK, Vocab
 
-        d = self.cfg.data
-        self.raw = {split: self._load(split) for split in ("train", "valid", "test")}
-        self.tokens = {
-            split: [(cased_tokenize(s), cased_tokenize(t)) for s, t in pairs]
-            for split, pairs in self.raw.items()
-        }
+        self._data = None
         if state and "src_vocab" in state:
             self.src_vocab = Vocab.from_json(state["src_vocab"])
             self.tgt_vocab = Vocab.from_json(state["tgt_vocab"])
         else:
+            d = self.cfg.data
             specials = [PAD, UNK, START, END]  # ids 0..3 (PAD_ID, UNK_ID, START_ID, END_ID)
             train = self.tokens["train"]
             self.src_vocab = Vocab.build(
@@ -271,8 +270,40 @@ class TranslateTask(Task):
                 raise UserError(
                     "a translation vocabulary must start with <pad> <unk> <start> <end>"
                 )
-        self.ids = {}
-        for split, pairs in self.tokens.items():
+
+    @property
+    def raw(self) -> dict[str, list[tuple[str, str]]]:
+        """split -> ``(source, target)`` sentences as written."""
+        return self._read()["raw"]
+
+    @property
+    def tokens(self) -> dict[str, list[tuple[list[str], list[str]]]]:
+        """split -> ``(source tokens, target tokens)``, cased (:func:`cased_tokenize`)."""
+        return self._read()["tokens"]
+
+    @property
+    def ids(self) -> dict[str, list[tuple[list[int], list[int]]]]:
+        """split -> ``(source ids, target ids)`` (no <start>/<end>); training pairs filtered by
+        ``data.max_train_len``. Needs the vocabularies (:meth:`prepare`)."""
+        data = self._read()
+        if "ids" not in data:
+            data["ids"] = self._encode(data["tokens"])
+        return data["ids"]
+
+    def _read(self) -> dict:
+        if getattr(self, "_data", None) is None:
+            raw = {split: self._load(split) for split in ("train", "valid", "test")}
+            tokens = {
+                split: [(cased_tokenize(s), cased_tokenize(t)) for s, t in pairs]
+                for split, pairs in raw.items()
+            }
+            self._data = {"raw": raw, "tokens": tokens}
+        return self._data
+
+    def _encode(self, tokens: dict) -> dict:
+        d = self.cfg.data
+        ids = {}
+        for split, pairs in tokens.items():
             keep = [
                 (self.src_vocab.encode(self.src_key(s)), self.tgt_vocab.encode(self.tgt_key(t)))
                 for s, t in pairs
@@ -282,7 +313,8 @@ class TranslateTask(Task):
                 keep = [(s, t) for s, t in keep if 0 < len(s) <= n and 0 < len(t) <= n]
             if not keep:
                 raise UserError(f"the {split} split of {d.dataset!r} has no usable sentence pairs")
-            self.ids[split] = keep
+            ids[split] = keep
+        return ids
 
     def _load(self, split: str) -> list[tuple[str, str]]:
         d = self.cfg.data
