@@ -339,3 +339,32 @@ def test_multi30k_vocabularies_and_detokenised_references(real_data_dir, monkeyp
     same = [detokenize(t) == r for (_, t), r in zip(task.tokens["test"], refs)]
     assert same.count(False) == 2  # "E. S. E." and "cafe '." do not survive tokenisation
     assert corpus_bleu([detokenize(t) for _, t in task.tokens["test"]], refs)[0] > 99.9
+
+
+# ---------------------------------------------------------------------- the results experiment
+def test_results_experiment_measures_and_renders_a_run(toy_run, tmp_path):
+    import argparse
+
+    from rnnlab.experiments import translation as exp
+
+    m = exp.measure(toy_run.run, beam=2, alphas=[0.0, 1.0])
+    assert set(m["valid_alpha"]) == {0.0, 1.0}
+    assert m["alpha"] == max(m["valid_alpha"], key=m["valid_alpha"].get)
+    bleu, _, _ = toy_run.task.split_bleu(
+        toy_run.model, "test", beam_size=2, length_penalty=m["alpha"]
+    )
+    assert m["beam2"]["bleu"] == pytest.approx(bleu)
+    maps = exp.heatmaps({"toy": m}, tmp_path)
+    assert len(maps) == 1 and maps[0][3].read_bytes()[:4] == b"\x89PNG"
+    decoder = [("cell", 10.0, 9.0), ("builtin", 10.5, 9.5), ("fused", 20.0, 18.0)]
+    args = argparse.Namespace(beam=2)
+    text = exp.render(
+        {"toy": m, "multi30k-none": None},
+        {"by_length": None, "heatmaps": maps, "decoder": decoder},
+        args,
+    )
+    row = next(line for line in text.splitlines() if line.startswith("| toy |"))
+    assert f"| {m['beam1']['bleu']:.2f} | {m['beam2']['bleu']:.2f} |" in row
+    assert "rnnlab train translate --config configs/translate/toy.toml" in row
+    assert "| multi30k-none | no attention" in text and "not run yet" in text
+    assert "Fastest: cell (100% ahead of the slowest)" in text

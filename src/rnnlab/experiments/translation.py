@@ -29,12 +29,14 @@ ROWS = {
     "multi30k-bahdanau": "Bahdanau (additive) attention",
     "multi30k-luong": "Luong general attention, input feeding",
     "multi30k-small": "small Bahdanau model (4 epochs, for trying the command)",
+    "toy": "toy pairs (target = source reversed), Bahdanau; its own valid/test",
 }
 #: the runs compared by source length
 BY_LENGTH = ("multi30k-none", "multi30k-bahdanau", "multi30k-luong")
 #: source-length buckets (tokens), inclusive
 BUCKETS = ((1, 8), (9, 10), (11, 12), (13, 14), (15, 17), (18, 21), (22, 99))
 HEATMAP_SENTENCES = ("ein mann isst brot .",)
+TOY_SENTENCE = "q3 q1 q4 q5 q9 q2"
 CONFIG_DIR = Path("configs/translate")
 OUT = Path("docs/results/translation.md")
 FIGURES = Path("docs/results/figures")
@@ -176,22 +178,27 @@ def by_length_figure(results: dict, figures: Path):
 
 
 def heatmaps(results: dict, figures: Path) -> list:
-    """Alignment heatmaps of the best attention run: the README sentence and two test sentences."""
+    """Alignment heatmaps: the toy model on one toy sentence (the reversal is an anti-diagonal);
+    the best Multi30k attention model on the README sentence and two test sentences."""
     from rnnlab.report.heatmap import save_alignment
 
+    jobs = []
+    if results.get("toy") is not None:
+        jobs.append((results["toy"], TOY_SENTENCE))
     r = results.get("multi30k-bahdanau") or results.get("multi30k-luong")
-    if r is None:
-        return []
-    task, model = r["task"], r["model"]
-    tests = task.raw["test"]
-    # the first test sentence and the first one of 20+ tokens
-    picks = [tests[0][0], next(s for s, _ in tests if len(s.split()) >= 20)]
+    if r is not None:
+        tests = r["task"].raw["test"]
+        # the first test sentence and the first one of 20+ words
+        picks = [tests[0][0], next(s for s, _ in tests if len(s.split()) >= 20)]
+        jobs += [(r, sentence) for sentence in (*HEATMAP_SENTENCES, *picks)]
     out = []
-    for i, sentence in enumerate([*HEATMAP_SENTENCES, *picks], 1):
-        (t,) = task.translate(model, [sentence], beam_size=r["beam"])
+    for i, (r, sentence) in enumerate(jobs, 1):
+        (t,) = r["task"].translate(
+            r["model"], [sentence], beam_size=r["beam"], length_penalty=r["alpha"]
+        )
         path = figures / f"translation_heatmap_{i}.png"
         save_alignment(path, t.attention, t.source, [*t.output, "<end>"])
-        out.append((sentence, t.text, path))
+        out.append((r["cfg"].name, sentence, t.text, path))
     return out
 
 
@@ -219,6 +226,22 @@ def time_decoder_cells(reps: int = 7) -> list:
 
 
 # ---------------------------------------------------------------------- the file
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.2f} h"
+
+
+def _kernel_verdict(rows) -> str:
+    meds = {e: med for e, med, _ in rows}
+    fast = min(meds, key=meds.get)
+    spread = max(meds.values()) / meds[fast] - 1
+    if spread < 0.15:
+        return (
+            f"The medians are within {100 * spread:.0f}% of each other: no kernel is clearly faster "
+            "here (the matrix products dominate)."
+        )
+    return f"Fastest: {fast} ({100 * spread:.0f}% ahead of the slowest)."
+
+
 def _alphas(results: dict) -> list[float]:
     first = next((r for r in results.values() if r is not None), None)
     return list(first["valid_alpha"]) if first else []
@@ -226,12 +249,13 @@ def _alphas(results: dict) -> list[float]:
 
 def render(results: dict, extras: dict, args) -> str:
     beam = args.beam
-    first = next((r for r in results.values() if r is not None), None)
-    sig = first[f"beam{beam}"]["signature"] if first else "(no run yet)"
+    m30k = [r for n, r in results.items() if r is not None and n.startswith("multi30k")]
+    first = m30k[0] if m30k else None
+    sig = first[f"beam{beam}"]["signature"] if first else "(no Multi30k run measured yet)"
     sizes = (
         f"{len(first['task'].src_vocab):,} German, {len(first['task'].tgt_vocab):,} English entries"
         if first
-        else "(no run yet)"
+        else "(no Multi30k run measured yet)"
     )
     L = [
         "# Translation: Multi30k German -> English",
@@ -279,7 +303,7 @@ def render(results: dict, extras: dict, args) -> str:
         )
         L.append(
             f"| {name} | {what} | {r['params'] / 1e6:.2f} M | {f['epochs']} | "
-            f"{f['train_seconds'] / 3600:.2f} h | {f['valid']['ppl']:.2f} | {f['test']['ppl']:.2f} | "
+            f"{_duration(f['train_seconds'])} | {f['valid']['ppl']:.2f} | {f['test']['ppl']:.2f} | "
             f"{g['bleu']:.2f} | {b['bleu']:.2f} | {b['bleu_lc']:.2f} | {r['alpha']:g} | {cmds} |"
         )
     L += [
@@ -343,12 +367,17 @@ def render(results: dict, extras: dict, args) -> str:
             "## Alignment heatmaps",
             "",
             "Attention weights of each output word (rows, `<end>` last) over the source words",
-            f"(columns) of the Bahdanau model, beam {beam}. Reproduce one with",
-            '`rnnlab translate RUN "ein mann isst brot ."` (it prints the translation and the PNG\'s path).',
+            f"(columns), beam {beam}. Reproduce one with `rnnlab translate RUN SENTENCE` (it prints",
+            "the translation and the PNG's path).",
             "",
         ]
-        for sentence, text, path in extras["heatmaps"]:
-            L += [f"- `{sentence}` -> `{text}`", "", f"  ![heatmap](figures/{path.name})", ""]
+        for name, sentence, text, path in extras["heatmaps"]:
+            L += [
+                f"- {name}: `{sentence}` -> `{text}`",
+                "",
+                f"  ![heatmap](figures/{path.name})",
+                "",
+            ]
     L += [
         "## Decoder cell: which kernel",
         "",
@@ -368,6 +397,7 @@ def render(results: dict, extras: dict, args) -> str:
         L.append(f"| {what} | {med:.1f} | {mn:.1f} |")
     L += [
         "",
+        _kernel_verdict(extras["decoder"]),
         '`decoder_engine = "auto"` uses torch\'s cell kernel where torch has the cell (rnn, lstm, gru',
         "reset-after), else a length-1 `Recurrent` on the fused engine.",
         "",
