@@ -342,7 +342,7 @@ def test_multi30k_vocabularies_and_detokenised_references(real_data_dir, monkeyp
 
 
 # ---------------------------------------------------------------------- the results experiment
-def test_results_experiment_measures_and_renders_a_run(toy_run, tmp_path):
+def test_results_experiment_measures_and_renders_a_run(toy_run, tmp_path, keep_grad_mode):
     import argparse
 
     from rnnlab.experiments import translation as exp
