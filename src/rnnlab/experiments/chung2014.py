@@ -234,7 +234,7 @@ def run(args) -> int:
     results = exp.collect()
     elapsed = time.monotonic() - t0
     text = write_results(exp, results, out, elapsed)
-    print(text.split("## Figures")[0].rstrip())
+    print(text.split("### Learning-rate search")[0].split("## Protocols")[0].rstrip())
     console.print(f"results: {out}")
     return 0
 
@@ -320,6 +320,8 @@ class Experiment:
 
     # ------------------------------------------------------------------ configs
     def make_job(self, protocol, stage, dataset, unit, seed, lr=None, index=0) -> Job:
+        from rnnlab.tasks.base import build_run_config
+
         base = PAPER_CONFIG if protocol == "paper" else OURS_CONFIG
         H = self.hidden[(protocol, unit.key)]
         extra = {
@@ -337,6 +339,7 @@ class Experiment:
             if stage == "search":
                 raw["train"]["max_steps"] = self.args.search_steps
         lr = raw["train"]["lr"]
+        raw = build_run_config(raw).to_dict()  # resolved: every default written out, checked
         tag = f"{stage}{index}" if protocol == "paper" else "ours"
         raw["name"] = f"c14-{protocol}-{dataset}-{unit.key}-s{seed}-{tag}-{config_digest(raw)}" + (
             "-quick" if self.args.quick else ""
@@ -623,7 +626,8 @@ def _metric_section() -> list[str]:
         "weigh by their length). **The first frame of each piece is predicted** from a silent "
         "input frame and the zero initial state and counted like every other frame "
         '(`data.first_frame = "predict"`), so the NLL is that of whole pieces; the tables also '
-        "give the NLL of frames 2..T alone (what skipping the first frame would report). "
+        "give the mean NLL of frames 2..T alone (each still predicted from all frames before it), "
+        "close to what not scoring the first frame would report. "
         "Frame-level accuracy: TP / (TP + FP + FN) over all keys of all predicted frames, a key "
         "predicted on when its probability exceeds 1/2 (Bay et al. 2009; Boulanger-Lewandowski "
         "et al. 2012). Train NLL is measured after training on whole pieces, without weight noise "

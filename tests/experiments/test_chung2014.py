@@ -1,0 +1,121 @@
+"""``rnnlab experiment chung2014``: sizes within the budget, the learning-rate candidates, the
+config files, and the experiment end to end on toy rolls (reuse and resume of finished runs)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.config import read_toml
+from rnnlab.experiments import chung2014 as c14
+from rnnlab.models.piano_roll import K, PianoRollConfig, count_parameters
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _count(unit, H):
+    return count_parameters(PianoRollConfig(cell=unit.cell, variant=unit.variant, hidden_size=H))
+
+
+def test_our_sizes_are_the_largest_within_the_papers_counts():
+    got = {u.key: c14.fit_hidden(u, u.paper_params) for u in c14.UNITS}
+    assert got == {"tanh": 78, "gru": 41, "lstm": 33}
+    for u in c14.UNITS:
+        H = got[u.key]
+        assert _count(u, H) <= u.paper_params < _count(u, H + 1)
+        assert _count(u, u.paper_hidden) > u.paper_params  # the paper's sizes are over budget
+
+
+def test_recurrent_layer_alone_with_100_inputs_matches_the_papers_counts():
+    counts = [c14._recurrent_count(u, u.paper_hidden, 100) for u in c14.UNITS]
+    assert counts == [20_100, 20_286, 19_836]
+    for c, u in zip(counts, c14.UNITS):
+        assert abs(c - u.paper_params) / u.paper_params < 0.005
+
+
+def test_learning_rate_candidates_are_log_uniform_and_reproducible():
+    a = c14.lr_candidates(10, 0, "nottingham", "gru")
+    assert a == c14.lr_candidates(10, 0, "nottingham", "gru")
+    assert a != c14.lr_candidates(10, 0, "nottingham", "lstm")
+    assert a != c14.lr_candidates(10, 1, "nottingham", "gru")
+    assert all(math.exp(-12) <= lr <= math.exp(-6) for lr in a)
+    many = np.log(c14.lr_candidates(4000, 3, "jsb-chorales", "tanh"))
+    assert many.mean() == pytest.approx(-9.0, abs=0.1)  # uniform in log space on [-12, -6]
+    assert many.std() == pytest.approx(6 / math.sqrt(12), abs=0.1)
+
+
+def test_config_files_are_the_protocols():
+    assert read_toml(ROOT / "configs/music/paper.toml") == c14.PAPER_CONFIG
+    assert read_toml(ROOT / "configs/music/ours.toml") == c14.OURS_CONFIG
+
+
+def _toy_rolls(name, split):
+    """Stand-in for load_music: a few short two-chord pieces (no data needed)."""
+    n = {"train": 6, "valid": 3, "test": 3}[split]
+    out = []
+    for i in range(n):
+        r = np.zeros((8 + 3 * i, K), np.float32)
+        r[0::2, [39, 43, 46]] = 1
+        r[1::2, [41, 45, 48]] = 1
+        out.append(r)
+    return out
+
+
+def test_quick_experiment_end_to_end_then_reused_and_resumed(tmp_path, monkeypatch, capsys):
+    import rnnlab.data.music
+
+    monkeypatch.setattr(rnnlab.data.music, "load_music", _toy_rolls)
+    out = tmp_path / "res" / "c14.md"
+    argv = [
+        "experiment",
+        "chung2014",
+        "--quick",
+        "--datasets",
+        "jsb-chorales",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "H=100: recurrent 19,000 + output 8,888 = 27,888" in printed.err  # counts printed
+    assert "| JSB Chorales | GRU | 8.54 |" in printed.out  # the table, beside the paper's number
+    runs = sorted((tmp_path / "runs" / "music").iterdir())
+    # 3 units x (ours + 2 search candidates + 1 finalist)
+    assert len(runs) == 12 and all((r / "final.json").is_file() for r in runs)
+    text = out.read_text()
+    assert "rnnlab experiment chung2014 --datasets jsb-chorales --seeds 1 --quick" in text
+    assert (out.parent / "figures" / "chung2014_jsb-chorales.png").is_file()
+    assert "| GRU | ours | 41 | 16,113 | 3,696 | 19,809 | ~20,200 | yes |" in text
+    measured = re.findall(r"\| JSB Chorales \| tanh RNN \| 9\.10 \| ([\d.]+) \|", text)
+    assert measured and float(measured[0]) < K * math.log(2)
+
+    # again: every run is reused, nothing is trained
+    assert main(argv) == 0
+    assert sorted((tmp_path / "runs" / "music").iterdir()) == runs
+    assert "resuming" not in capsys.readouterr().err
+    # an interrupted run (no final.json) is resumed, not restarted
+    (runs[0] / "final.json").unlink()
+    assert main(argv) == 0
+    assert "resuming" in capsys.readouterr().err
+    assert (runs[0] / "final.json").is_file()
+    assert sorted((tmp_path / "runs" / "music").iterdir()) == runs
+
+
+def test_plan_lists_the_runs(tmp_path, monkeypatch, capsys):
+    argv = ["experiment", "chung2014", "--plan", "--datasets", "piano-midi", "--units", "lstm"]
+    assert main([*argv, "--runs-dir", str(tmp_path)]) == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("todo")]
+    assert len(lines) == 1 + 10  # ours, then the ten candidates (finalists need the search)
+    assert all("c14-" in x and "piano-midi-lstm" in x for x in lines)
+
+
+def test_bad_arguments(capsys):
+    assert main(["experiment", "chung2014", "--seeds", "0"]) == 2
+    assert "--seeds" in capsys.readouterr().err
