@@ -35,9 +35,17 @@ def curves_figure(
     splits=("train", "valid"),
     log_y: bool = False,
     title: str | None = None,
+    ax=None,
 ):
-    """One axes: ``key`` against ``x`` for every run (colour) and split (line style)."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    """One axes: ``key`` against ``x`` for every run (colour) and split (line style).
+
+    Draws into ``ax`` when given (panels of a larger figure), else into a new figure; returns
+    the figure either way.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = ax.figure
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for n, (label, records) in enumerate(runs.items()):
         for split in splits:
@@ -61,7 +69,8 @@ def curves_figure(
     if ax.lines:
         ax.legend(fontsize=8)
     ax.set_title(title or f"{key} against {x}")
-    fig.tight_layout()
+    if len(fig.axes) == 1:
+        fig.tight_layout()
     return fig
 
 

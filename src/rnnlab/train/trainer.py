@@ -107,6 +107,9 @@ class Trainer:
         self.window = {"loss": 0.0, "steps": 0, "items": 0}  # training metrics since the last log
         self.stopped = ""
         self._writer = None
+        #: optional ``callable(trainer, metrics)`` run after every validation (once the
+        #: checkpoint is written); it may raise to stop training, e.g. optuna's TrialPruned
+        self.on_eval = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -328,6 +331,8 @@ class Trainer:
         )
         if self.cfg.train.keep_every_eval or improved:
             self.save_checkpoint(best=improved)
+        if self.on_eval is not None:
+            self.on_eval(self, metrics)
         patience = self.cfg.train.early_stopping
         return bool(patience and self.evals_without_improvement >= patience)
 
