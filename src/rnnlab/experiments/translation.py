@@ -335,9 +335,9 @@ def render(results: dict, extras: dict, args) -> str:
         L += [
             "## Validation BLEU per epoch (greedy, logged during training)",
             "",
-            "The none and Luong runs were given fewer epochs than the Bahdanau run (CPU budget); this",
-            "table compares them epoch by epoch (`bleu` of the `valid` lines of each run's",
-            "metrics.jsonl; epoch 0 is before training).",
+            "Greedy BLEU on valid after every epoch, as each run logged it (`bleu` of the `valid`",
+            "lines of its metrics.jsonl; epoch 0 is before training; early stopping may end a run",
+            "early). The model of the table above is the epoch with the lowest validation loss.",
             "",
             "| epoch | " + " | ".join(curves) + " |",
             "|---:|" + "---:|" * len(curves),

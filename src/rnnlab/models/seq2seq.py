@@ -427,13 +427,15 @@ class Seq2Seq(nn.Module):
         keep = tgt_out != self.pad_id  # (T, B)
         logits = self.generator(o[keep])  # (N, V): the softmax only where there is a target
         y = tgt_out[keep]
-        nll = F.cross_entropy(logits, y, reduction="sum")
         n = int(y.numel())
+        logp = F.log_softmax(logits, -1)  # once, for both losses
+        nll = -logp.gather(1, y[:, None]).sum()
+        loss = nll
         if label_smoothing:
-            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-        else:
-            loss = nll / max(n, 1)
-        return loss, nll.detach(), n
+            # F.cross_entropy's smoothing: (1 - eps) * nll + eps * (mean over classes of -log p)
+            uniform = -logp.mean(-1).sum()
+            loss = (1.0 - label_smoothing) * nll + label_smoothing * uniform
+        return loss / max(n, 1), nll.detach(), n
 
     # ------------------------------------------------------------------ decoding
     def max_lengths(self, src_lens: torch.Tensor, max_len: int) -> torch.Tensor:
