@@ -161,7 +161,6 @@ def _print_final(trainer, final) -> None:
 
 def load_trained(ref, checkpoint="best"):
     """``(run, cfg, task, model)`` for a trained run, with the weights of ``checkpoint``."""
-    import torch
 
     from rnnlab.tasks import task_class
     from rnnlab.tasks.base import load_run_config
@@ -179,11 +178,11 @@ def load_trained(ref, checkpoint="best"):
     tensors, state = store.load(name)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     model.eval()
-    torch.set_grad_enabled(False)
     return run, cfg, task, model
 
 
 def cmd_eval(args) -> int:
+    import torch
     from rich.console import Console
 
     run, cfg, task, model = load_trained(args.run, args.checkpoint)
@@ -191,13 +190,16 @@ def cmd_eval(args) -> int:
         raise UserError(
             f"split {args.split!r} is not available for this task; valid: {', '.join(task.splits)}"
         )
-    metrics = task.evaluate(model, args.split)
+    with torch.no_grad():
+        metrics = task.evaluate(model, args.split)
     Console().print(f"{run} [{args.checkpoint}] {args.split}: {task.headline(metrics)}")
     Console().print({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()})
     return 0
 
 
 def cmd_sample(args) -> int:
+    import torch
+
     run, cfg, task, model = load_trained(args.run, args.checkpoint)
     if not hasattr(task, "sample"):
         raise UserError(f"task {cfg.task!r} does not generate text")
@@ -205,7 +207,8 @@ def cmd_sample(args) -> int:
         raise UserError("--temperature must be > 0")
     if args.length < 0:
         raise UserError("--length must be >= 0")
-    text = task.sample(model, args.prime, args.length, args.temperature, args.top_k, args.seed)
+    with torch.no_grad():
+        text = task.sample(model, args.prime, args.length, args.temperature, args.top_k, args.seed)
     print(args.prime + text)
     return 0
 
