@@ -64,6 +64,21 @@ def test_quick_run_writes_the_page_then_reuses_and_resumes(tmp_path, capsys):
     assert json.loads((victim / "final.json").read_text())["test"] == final_before["test"]
 
 
+def test_the_page_includes_a_gradflow_result(tmp_path):
+    from rnnlab.cli import main
+
+    gf = tmp_path / "gf"
+    args = ["gradflow", "--cells", "rnn,gru", "--length", "10", "--hidden", "4", "--steps", "2"]
+    assert main([*args, "--probe", "4", "--explode-steps", "2", "--out", str(gf)]) == 0
+    a = _args(tmp_path, tasks="adding", cells="rnn", lengths="10", gradflow=str(gf))
+    assert long_term.run(a) == 0
+    page = (tmp_path / "page" / "long-term.md").read_text()
+    assert "## Gradient flow" in page and "| GRU | trained |" in page
+    assert "![gradflow.png](figures/gradflow.png)" in page
+    assert (tmp_path / "page" / "figures" / "exploding.png").is_file()
+    assert "Exploding case" in page and "| no clipping |" in page
+
+
 def test_cli_estimate_and_bad_arguments(tmp_path):
     out = rnnlab(
         "experiment",

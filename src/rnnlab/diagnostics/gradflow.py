@@ -275,11 +275,11 @@ class GradflowSettings:
     batch: int = 32
     probe: int = 100
     steps: int = 1000
-    lr: float = 1e-3
+    lr: float = 2e-3
     clip: float = 1.0
     seed: int = 0
     explode: bool = True
-    explode_radius: float = 3.0
+    explode_radius: float = 2.0
     explode_steps: int = 30
     explode_lr: float = 0.1
 

@@ -41,14 +41,14 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--steps", type=int, default=1000, help="training steps per cell (1000; 0: init only)"
     )
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (2e-3)")
     p.add_argument("--clip", type=float, default=1.0, help="global gradient-norm clip (1.0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--explode-radius",
         type=float,
-        default=3.0,
-        help="spectral radius of the exploding tanh RNN's recurrent matrix (3.0)",
+        default=2.0,
+        help="spectral radius of the exploding tanh RNN's recurrent matrix (2.0)",
     )
     p.add_argument(
         "--explode-steps", type=int, default=30, help="SGD steps of the exploding case (30)"

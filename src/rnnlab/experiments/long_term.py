@@ -403,11 +403,16 @@ def gradflow_section(folder: Path, figures: Path, page_dir: Path) -> list[str]:
                 else f"| {entry['label']} | {phase} | {e['valid_loss']:.4f} | "
                 f"{m['log10_per_step']:+.4f} | 0 |"
             )
-    figures.mkdir(parents=True, exist_ok=True)
     for name in ("gradflow.png", "exploding.png"):
-        if (folder / name).is_file():
+        if not (folder / name).is_file():
+            continue
+        try:  # beside the page already: link it where it is
+            rel = (folder / name).resolve().relative_to(page_dir.resolve())
+        except ValueError:  # elsewhere: copy it beside the page
+            figures.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / name, figures / name)
-            L += ["", f"![{name}]({(figures / name).relative_to(page_dir).as_posix()})"]
+            rel = (figures / name).relative_to(page_dir)
+        L += ["", f"![{name}]({rel.as_posix()})"]
     ex = g.get("exploding")
     if ex:
         L += [
