@@ -97,9 +97,9 @@ PAPER_CONFIG = {
     "data": {"dataset": "jsb-chorales", "first_frame": "predict", "crop": 100},
     "model": {"cell": "gru", "variant": {"reset": "before"}, "hidden_size": 46},
     "train": {
-        "epochs": 200,
+        "epochs": 300,
         "max_steps": 6000,
-        "batch_size": 16,
+        "batch_size": 4,
         "optimizer": "rmsprop",
         "rho": 0.9,
         "lr": 1e-3,
@@ -107,7 +107,7 @@ PAPER_CONFIG = {
         "clip_norm": 1.0,
         "early_stopping": 10,
         "eval_every": 0,
-        "log_every": 50,
+        "log_every": 100,
         "checkpoint_minutes": 5.0,
         "keep_every_eval": False,
         "threads": 1,
@@ -122,21 +122,28 @@ OURS_CONFIG = {
     "data": {"dataset": "jsb-chorales", "first_frame": "predict", "crop": 100},
     "model": {"cell": "gru", "variant": {"reset": "before"}, "hidden_size": 41},
     "train": {
-        "epochs": 200,
+        "epochs": 300,
         "max_steps": 6000,
-        "batch_size": 16,
+        "batch_size": 4,
         "optimizer": "adam",
-        "lr": 3e-3,
+        "lr": 1e-2,
+        "schedule": "cosine",
         "weight_noise": 0.075,
         "clip_norm": 1.0,
         "early_stopping": 10,
         "eval_every": 0,
-        "log_every": 50,
+        "log_every": 100,
         "checkpoint_minutes": 5.0,
         "keep_every_eval": False,
         "threads": 1,
     },
 }
+
+#: Our per-unit changes: the LSTM's forget gate starts at bias 1 (Jozefowicz et al. 2015).
+OURS_UNIT = {"lstm": {"model": {"variant": {"peephole": True, "forget_bias": 1.0}}}}
+
+#: Updates per run (both protocols; the search stage uses --search-steps): the large sets get more.
+MAX_STEPS = {"jsb-chorales": 6000, "piano-midi": 10000, "nottingham": 20000, "musedata": 20000}
 
 #: --quick: small subsets and budgets, so the whole pipeline runs in minutes.
 QUICK = {
@@ -329,11 +336,14 @@ class Experiment:
             "data": {"dataset": dataset},
             "model": {"cell": unit.cell, "variant": dict(unit.variant), "hidden_size": H},
         }
+        extra["train"] = {"max_steps": MAX_STEPS[dataset]}
         if lr is not None:
-            extra["train"] = {"lr": lr}
+            extra["train"]["lr"] = lr
         if stage == "search":
-            extra.setdefault("train", {})["max_steps"] = self.args.search_steps
+            extra["train"]["max_steps"] = self.args.search_steps
         raw = _merge(base, extra)
+        if protocol == "ours":
+            raw = _merge(raw, OURS_UNIT.get(unit.key, {}))
         if self.args.quick:
             raw = _merge(raw, QUICK)
             if stage == "search":
@@ -778,22 +788,34 @@ def _extra_tables(exp: Experiment, res: dict) -> list[str]:
 def _protocol_section(exp: Experiment) -> list[str]:
     def describe(cfg):
         t, dcfg = cfg["train"], cfg["data"]
+        lr = "searched" if cfg is PAPER_CONFIG else f"{t['lr']:g}"
+        if t.get("schedule", "constant") != "constant":
+            lr += f", {t['schedule']} decay to 0 over the run"
         items = [
-            f"optimizer {t['optimizer']} (lr {'searched' if cfg is PAPER_CONFIG else t['lr']}"
+            f"optimizer {t['optimizer']} (lr {lr}"
             + (f", rho {t['rho']}" if t["optimizer"] == "rmsprop" else "")
             + ")",
-            f"weight noise std {t['weight_noise']}",
-            f"gradient norm clipped at {t['clip_norm']}",
-            f"batch {t['batch_size']} windows",
+            f"weight noise std {t['weight_noise']} on the weight matrices",
+            f"gradient norm clipped at {t['clip_norm']:g}",
+            f"batches of {t['batch_size']}",
             f"training windows of at most {dcfg['crop']} frames"
             if dcfg.get("crop")
             else "whole pieces",
             f"early stopping after {t['early_stopping']} epochs without a better validation NLL",
-            f"at most {t['epochs']} epochs and {t['max_steps']} updates",
+            "at most "
+            + ", ".join(f"{n:,d} updates ({DATASET_LABELS[d]})" for d, n in MAX_STEPS.items()),
         ]
         m = {k: v for k, v in cfg["model"].items() if k not in ("cell", "variant", "hidden_size")}
         if m:
             items.append("model options " + ", ".join(f"{k} = {v}" for k, v in m.items()))
+        if cfg is OURS_CONFIG and OURS_UNIT:
+            items.append(
+                "per unit: "
+                + ", ".join(
+                    f"{UNIT_BY_KEY[k].label} {json.dumps(v, separators=(', ', ' = '))}"
+                    for k, v in OURS_UNIT.items()
+                )
+            )
         return "; ".join(items)
 
     L = ["## Protocols\n"]
