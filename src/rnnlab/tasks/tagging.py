@@ -162,29 +162,32 @@ class TaggingTask(GeneratedTask):
         return math.log(K), f"uniform prediction over K = {K} regimes gives ln K"
 
     @torch.no_grad()
-    def example_figure(self, model, split: str = "test", index: int = 0):
-        """A figure of one sequence: the signal, its true regimes and the model's."""
+    def example_figure(self, models: dict, split: str = "test", index: int = 0):
+        """A figure of one sequence of ``split``: the signal, its true regimes and the regimes
+        predicted by each model of ``models`` (``{label: model}``)."""
         from rnnlab.report.plots import plt  # the Agg backend: files only
 
         x, y = (t[:, index : index + 1] for t in self.sets[split])
-        was = model.training
-        model.eval()
-        pred = model(x.to(self.device)).argmax(-1)[:, 0].cpu()
-        model.train(was)
-        fig, (a0, a1) = plt.subplots(2, 1, figsize=(8, 3.6), sharex=True)
+        fig, (a0, a1) = plt.subplots(2, 1, figsize=(9, 3.6), sharex=True)
         a0.plot(x[:, 0, 0].numpy(), lw=0.8, color="0.3")
         a0.set_ylabel("signal")
-        a1.step(range(len(y)), y[:, 0].numpy(), where="mid", label="true regime", lw=2)
-        a1.step(range(len(y)), pred.numpy(), where="mid", label="predicted", lw=1, ls="--")
+        steps = range(len(y))
+        a1.step(steps, y[:, 0].numpy(), where="mid", label="true regime", lw=2.5, color="0.75")
+        for n, (label, model) in enumerate(models.items()):
+            was = model.training
+            model.eval()
+            pred = model(x.to(self.device)).argmax(-1)[:, 0].cpu()  # (T,)
+            model.train(was)
+            a1.step(steps, pred.numpy() + 0.06 * (n + 1), where="mid", label=label, lw=1)
         a1.set_yticks(range(self.cfg.data.num_regimes))
         a1.set_ylabel("regime")
         a1.set_xlabel("frame")
-        a1.legend(loc="upper right", fontsize=8)
+        a1.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
         fig.tight_layout()
         return fig
 
     def report_sections(self, model, run):
         from rnnlab.report.plots import to_data_uri
 
-        fig = self.example_figure(model)
+        fig = self.example_figure({"predicted": model})
         return [("A test sequence", f'<img src="{to_data_uri(fig)}" alt="regimes" width="760">')]
