@@ -96,3 +96,16 @@ def test_cli_estimate_and_bad_arguments(tmp_path):
     assert "ms/step" in out.stdout and "total:" in out.stdout
     bad = rnnlab("experiment", "long-term", "--cells", "rnn,transformer")
     assert bad.returncode == 2 and "transformer" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_report_only_trains_nothing_and_marks_missing_runs(tmp_path):
+    a = _args(tmp_path, tasks="copy", cells="lstm", lengths="10")
+    assert long_term.run(a) == 0  # one finished run
+    b = _args(tmp_path, tasks="copy", cells="lstm,gru", lengths="10,30", report_only=True)
+    assert long_term.run(b) == 0
+    assert len(list((tmp_path / "runs").glob("*/*/final.json"))) == 1  # nothing trained
+    page = (tmp_path / "page" / "long-term.md").read_text()
+    assert "**3 of 4 runs have not finished yet**" in page
+    assert "| GRU | not run yet | not run yet |" in page
+    # the baselines come from the definition: 10 ln 8 / (T + 20)
+    assert "| *baseline* | 0.6931 | 0.4159 |" in page
