@@ -122,17 +122,18 @@ def test_diverged_trials_fail_and_the_study_goes_on(base, tmp_path):
 
 
 def test_pruner_stops_a_bad_trial_at_an_evaluation(base, tmp_path):
+    base["train"]["max_steps"] = 40  # evaluations at steps 10, 20, 30, 40
     s = search(base, tmp_path, space=LR, pruner="median", trials=3)
     s.open()
-    for lr in (0.05, 0.03, 1e-3):  # the third learns far less by step 10
+    for lr in (0.05, 0.03, 1e-3):  # the third learns far less
         s.study.enqueue_trial({"train.lr": lr})
     study = s.run()
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
     pruned = study.trials[2]
-    assert pruned.user_attrs["steps"] == 10  # stopped at its first evaluation after warm-up
-    assert list(pruned.intermediate_values) == [10]
-    assert pruned.intermediate_values[10] > max(t.intermediate_values[10] for t in study.trials[:2])
+    assert pruned.user_attrs["steps"] == 30  # its 3rd evaluation: the first one judged
+    assert list(pruned.intermediate_values) == [10, 20, 30]
+    assert pruned.intermediate_values[30] > max(t.intermediate_values[30] for t in study.trials[:2])
 
 
 def test_interrupted_trial_is_requeued_and_resumes_its_run_exactly(base, tmp_path, monkeypatch):

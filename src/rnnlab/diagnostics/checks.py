@@ -305,9 +305,9 @@ class Overfit:
             f"loss on those batches: {self.initial:.4f} -> {self.final:.4f} "
             f"({self.ratio:.1%} of the start){acc}",
         ]
-        target = (
-            f"accuracy >= {PASS_ACCURACY:.0%} or loss <= {PASS_LOSS_RATIO:.0%} of the initial loss"
-        )
+        target = f"loss <= {PASS_LOSS_RATIO:.0%} of the initial loss"
+        if self.accuracy is not None:
+            target = f"accuracy >= {PASS_ACCURACY:.0%} or {target}"
         v = self.verdict
         if v == "passed":
             out.append(f"verdict: PASSED, the model memorises the subset ({target})")

@@ -9,18 +9,20 @@ shape                     rule (on the lightly smoothed training loss unless sai
 ========================  ==================================================================
 ``flat-start``            the loss takes >= 15% of the run to fall by 10% of its total fall:
                           bad initialisation (or a learning rate far too low at the start)
-``plateau``               the loss has stayed within 5% of its total fall from its minimum
-                          for the last >= 30% of the run, with a learning rate never decayed:
-                          decay the learning rate
+``plateau``               the last 30% of the run improved the loss by < 10% of its total
+                          fall (mean around 70% of the run vs mean of the last 10%), with a
+                          learning rate never decayed and no overfitting: decay the rate
 ``decay-too-early``       at a step cut of the learning rate (x0.7 or less after a constant
-                          stretch) the loss was still falling at >= 30% of its average rate
+                          stretch) the loss was still falling (slope over the last quarter of
+                          the stretch, > 2 standard errors) at >= 30% of its average rate
                           since the previous cut: decay later
 ``overfitting``           the validation loss rose by > 2% from its minimum (a line fitted
                           through >= 3 evaluations from the minimum on) while the training
                           loss kept falling, or the gap (valid - train) grew by more than 5%
                           of the validation loss and to > 1.5x its smallest early value
 ``underfitting``          no gap (|valid - train| <= 3% of valid) and the loss has stopped
-                          improving (flat for >= 20% of the run), above ``target`` if given
+                          improving (as for a plateau, after a decay), above ``target`` if
+                          given
 ``still-improving``       the loss fell by > 10% of its total fall over the last 20% of the run
 ``diverging``             the loss climbed back by > 50% of its total fall after its minimum
 ``no-progress``           the loss never fell by 5% of its starting value
@@ -103,6 +105,17 @@ def _fit_slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def _fit_slope_se(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope of y against x and its standard error."""
+    n = len(x)
+    if n < 3 or np.ptp(x) == 0:
+        return _fit_slope(x, y), math.inf
+    slope, icept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + icept)
+    se = math.sqrt(float(resid @ resid) / (n - 2) / float(((x - x.mean()) ** 2).sum()))
+    return float(slope), se
+
+
 def _lr_cuts(records: list[dict]) -> list[tuple[int, float, float]]:
     """Step cuts of the learning rate: ``(step, old, new)`` where the rate fell to <= 0.7x after
     at least 3 records at a constant rate (so smooth schedules such as cosine are not cuts)."""
@@ -178,11 +191,20 @@ def diagnose(records: list[dict], target: float | None = None) -> list[Finding]:
             )
         )
 
-    # how long the loss has been flat (within 5% of the total fall from its minimum)
-    near = c <= lmin + 0.05 * drop
-    i_flat = len(c) - int(np.argmin(near[::-1])) if not near.all() else 0
-    i_flat = min(i_flat, len(c) - 1)
-    flat_frac = (s1 - x[i_flat]) / span
+    # how much the last 30% of the run bought: the smoothed loss around 70% of the run against
+    # its mean over the last 10%
+    def window_mean(lo: float, hi: float) -> float:
+        m = (x >= lo) & (x <= hi)
+        return float(c[m].mean()) if m.any() else float(np.interp((lo + hi) / 2, x, c))
+
+    before = window_mean(s1 - 0.35 * span, s1 - 0.25 * span)
+    tail_gain = before - window_mean(s1 - 0.1 * span, s1)
+    stalled = tail_gain < 0.1 * drop
+    stall_text = (
+        f"over the last 30% of the run (steps {s1 - 0.3 * span:.0f}-{s1:g}) the {which} loss "
+        f"improved by {tail_gain:.4f}, {_pct(max(tail_gain, 0) / drop)} of its total fall "
+        f"({drop:.4f})"
+    )
     lx, lr = series(records, "train", "lr")
     decayed = bool(len(lr) and lr[-1] < 0.95 * lr.max())
     rose = c[-1] - lmin > 0.5 * drop and i_min < len(c) - 1
@@ -200,19 +222,51 @@ def diagnose(records: list[dict], target: float | None = None) -> list[Finding]:
             )
         )
 
-    plateau = flat_frac >= 0.3 and not decayed and not rose
+    # the train/validation gap at each evaluation
+    pts = []
+    if len(tx) >= 2:
+        tc = smooth(ty)  # centred: no lag behind the evaluation steps
+        pts = [(s, v, float(np.interp(s, tx, tc))) for s, v in zip(vx, vy) if tx[0] <= s <= tx[-1]]
+    overfit = no_gap = False
+    if len(pts) >= 3:
+        ps, pv, pt = (np.asarray(a) for a in zip(*pts))
+        gap = pv - pt
+        m = int(np.argmin(pv))
+        early = gap[: len(gap) // 2 + 1]
+        g_ref = float(early.min())
+        # the rise after the minimum, from a line fitted through the evaluations since (a
+        # single noisy last evaluation is not a rise)
+        rise = _fit_slope(ps[m:], pv[m:]) * (ps[-1] - ps[m]) if len(ps) - m >= 3 else 0.0
+        rising = rise > 0.02 * abs(pv[m]) and pv[-1] > pv[m] and pt[-1] < pt[m]
+        growing = gap[-1] - g_ref > 0.05 * abs(pv[-1]) and gap[-1] > 1.5 * max(g_ref, 0.0)
+        no_gap = abs(gap[-1]) <= 0.03 * abs(pv[-1])
+        if rising or growing:
+            overfit = True
+            found.append(
+                Finding(
+                    "overfitting",
+                    "overfitting: the train/validation gap grows",
+                    f"validation loss best {pv[m]:.4f} at step {ps[m]:g}, last {pv[-1]:.4f}; "
+                    f"training loss {pt[m]:.4f} -> {pt[-1]:.4f} over the same steps; gap "
+                    f"(valid - train) {g_ref:.4f} early on, {gap[-1]:.4f} at the end",
+                    "regularise more (dropout, weight decay), get more data, or stop early: the "
+                    f"best checkpoint is the one at step {ps[m]:g}",
+                    [int(ps[m])],
+                )
+            )
+
+    # a plateau at a learning rate never decayed (when overfitting, regularise first)
+    plateau = stalled and not decayed and not rose and not overfit
     if plateau:
         lr_text = f"at a constant learning rate {lr[-1]:.3g}" if len(lr) else "(no lr logged)"
         found.append(
             Finding(
                 "plateau",
                 "plateau: the loss stopped improving at a constant learning rate",
-                f"since step {x[i_flat]:g} (the last {_pct(flat_frac)} of the run) the {which} "
-                f"loss has stayed within 5% of its total fall ({drop:.4f}) from its minimum "
-                f"{lmin:.4f}, {lr_text}",
+                f"{stall_text}, {lr_text}",
                 'decay the learning rate (train.schedule = "step" or "plateau"); if it stays '
                 "flat after decaying with no train/validation gap, the model underfits",
-                [int(x[i_flat])],
+                [int(s1 - 0.3 * span)],
             )
         )
 
@@ -228,8 +282,16 @@ def diagnose(records: list[dict], target: float | None = None) -> list[Finding]:
         first_x, first_y = seg_x[:q].mean(), seg_y[:q].mean()
         last_x, last_y = seg_x[-q:].mean(), seg_y[-q:].mean()
         avg_rate = (first_y - last_y) / max(last_x - first_x, 1e-9)
-        recent = -_fit_slope(seg_x[-q:], seg_y[-q:])
-        if avg_rate > 0 and first_y - last_y > 0.05 * drop and recent >= 0.3 * avg_rate:
+        recent, stderr = _fit_slope_se(seg_x[-q:], seg_y[-q:])
+        recent = -recent
+        # still falling: fast compared with the segment's average, and clearly (2 standard
+        # errors) more than the noise of the training loss
+        if (
+            avg_rate > 0
+            and first_y - last_y > 0.05 * drop
+            and recent >= 0.3 * avg_rate
+            and recent > 2 * stderr
+        ):
             found.append(
                 Finding(
                     "decay-too-early",
@@ -238,62 +300,31 @@ def diagnose(records: list[dict], target: float | None = None) -> list[Finding]:
                     f"training loss was still falling {1000 * recent:.3g} per 1000 steps over "
                     f"the last {q} logs, {_pct(recent / avg_rate)} of its average rate "
                     f"({1000 * avg_rate:.3g} per 1000 steps) since step {seg_x[0]:g}",
-                    "decay later: wait until the loss flattens (raise train.decay_start or "
-                    "decay_every), or let the validation loss decide (train.schedule = "
-                    '"plateau")',
+                    'decay later, once the loss has flattened: with train.schedule = "step" '
+                    'raise train.decay_start or decay_every, with "plateau" raise '
+                    "train.plateau_patience",
                     [step],
                 )
             )
             break
 
-    # the train/validation gap at each evaluation
-    pts = []
-    if len(tx) >= 2:
-        tc = smooth(ty)  # centred: no lag behind the evaluation steps
-        pts = [(s, v, float(np.interp(s, tx, tc))) for s, v in zip(vx, vy) if tx[0] <= s <= tx[-1]]
-    overfit = False
-    if len(pts) >= 3:
-        ps, pv, pt = (np.asarray(a) for a in zip(*pts))
-        gap = pv - pt
-        m = int(np.argmin(pv))
-        early = gap[: len(gap) // 2 + 1]
-        g_ref = float(early.min())
-        # the rise after the minimum, from a line fitted through the evaluations since (a
-        # single noisy last evaluation is not a rise)
-        rise = _fit_slope(ps[m:], pv[m:]) * (ps[-1] - ps[m]) if len(ps) - m >= 3 else 0.0
-        rising = rise > 0.02 * abs(pv[m]) and pv[-1] > pv[m] and pt[-1] < pt[m]
-        growing = gap[-1] - g_ref > 0.05 * abs(pv[-1]) and gap[-1] > 1.5 * max(g_ref, 0.0)
-        if rising or growing:
-            overfit = True
-            found.append(
-                Finding(
-                    "overfitting",
-                    "overfitting: the train/validation gap grows",
-                    f"validation loss best {pv[m]:.4f} at step {ps[m]:g}, last {pv[-1]:.4f}; "
-                    f"training loss {pt[m]:.4f} -> {pt[-1]:.4f} over the same steps; gap "
-                    f"(valid - train) {g_ref:.4f} early on, {gap[-1]:.4f} at the end",
-                    "regularise more (dropout, weight decay), get more data, or stop early: the "
-                    f"best checkpoint is the one at step {ps[m]:g}",
-                    [int(ps[m])],
-                )
+    # underfitting: no gap, no more progress, and (with a target) a poor value
+    poor = target is None or (len(pts) >= 3 and pv[-1] > target * 1.02)
+    if no_gap and poor and stalled and not plateau and not overfit and not rose:
+        vs = f", above the target {target:g}" if target is not None else ""
+        found.append(
+            Finding(
+                "underfitting",
+                "underfitting: no train/validation gap, and no more progress",
+                f"training {pt[-1]:.4f} vs validation {pv[-1]:.4f} at step {ps[-1]:g} "
+                f"(gap {gap[-1]:+.4f}, {_pct(abs(gap[-1]) / abs(pv[-1]))} of valid){vs}; "
+                f"{stall_text}",
+                "the model cannot fit even the training data better: use a bigger model "
+                "(hidden size, layers), less regularisation, or train longer at a higher "
+                "learning rate",
+                [int(ps[-1])],
             )
-        no_gap = abs(gap[-1]) <= 0.03 * abs(pv[-1])
-        poor = target is None or pv[-1] > target * 1.02
-        if no_gap and poor and flat_frac >= 0.2 and not plateau and not overfit and not rose:
-            vs = f", above the target {target:g}" if target is not None else ""
-            found.append(
-                Finding(
-                    "underfitting",
-                    "underfitting: no train/validation gap, and no more progress",
-                    f"training {pt[-1]:.4f} vs validation {pv[-1]:.4f} at step {ps[-1]:g} "
-                    f"(gap {gap[-1]:+.4f}, {_pct(abs(gap[-1]) / abs(pv[-1]))} of valid){vs}; "
-                    f"the loss has been flat for the last {_pct(flat_frac)} of the run",
-                    "the model cannot fit even the training data better: use a bigger model "
-                    "(hidden size, layers), less regularisation, or train longer at a higher "
-                    "learning rate",
-                    [int(ps[-1])],
-                )
-            )
+        )
 
     # still falling at the end: judge again after training longer
     tail = x >= s1 - 0.2 * span

@@ -198,12 +198,18 @@ def _summary(args, study, space, folder) -> int:
 
     s = summarize(study, space, folder, top=args.top)
     console = Console(highlight=False, soft_wrap=True)
-    table = Table(title=f"best trials of {study.study_name} (valid {space.metric})")
-    for h in s.header[:-1]:
-        table.add_column(h)
-    for row in s.rows:
-        table.add_row(*row[:-1])
-    console.print(table)
+    title = f"best trials of {study.study_name} (valid {space.metric})"
+    if console.is_terminal:
+        table = Table(title=title)
+        for h in s.header[:-1]:
+            table.add_column(h)
+        for row in s.rows:
+            table.add_row(*row[:-1])
+        console.print(table)
+    else:  # a log or a pipe: the markdown table, never cut to 80 columns
+        from rnnlab.search.plots import markdown_table
+
+        print(title + "\n" + markdown_table(s.header[:-1], [r[:-1] for r in s.rows]))
     console.print("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(s.counts.items())))
     if s.rows:
         console.print(f"best run: {s.rows[0][-1]}")

@@ -41,6 +41,8 @@ from rnnlab.search.space import SearchSpace
 
 SAMPLERS = ("random", "grid", "tpe")
 PRUNERS = ("none", "median", "hyperband")
+#: a pruner may stop a trial from its 3rd evaluation on, never earlier
+PRUNE_AFTER_EVALS = 3
 
 
 class TrialFailed(Exception):
@@ -138,8 +140,9 @@ def make_pruner(name: str):
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
-        # no pruning before 2 trials have finished, nor at a trial's first evaluation
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        # no pruning before 2 trials have finished (and, see Search, before a trial's
+        # PRUNE_AFTER_EVALS-th evaluation)
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner()
     raise UserError(f"unknown pruner {name!r}; valid: {', '.join(PRUNERS)}")
@@ -439,6 +442,9 @@ class Search:
 
     @staticmethod
     def _pruning_hook(trial, metric: str):
+        """Report the metric at every evaluation (step = the trainer's step); let the pruner
+        stop the trial from its :data:`PRUNE_AFTER_EVALS`-th evaluation on (the first ones are
+        too noisy to judge a trial by)."""
         reported = set()
 
         def hook(trainer, metrics):
@@ -446,7 +452,7 @@ class Search:
             if metric in metrics and trainer.step not in reported:
                 reported.add(trainer.step)
                 trial.report(float(metrics[metric]), trainer.step)
-                if trial.should_prune():
+                if len(reported) >= PRUNE_AFTER_EVALS and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at step {trainer.step}")
 
         return hook
