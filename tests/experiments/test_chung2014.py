@@ -52,6 +52,11 @@ def test_learning_rate_candidates_are_log_uniform_and_reproducible():
 def test_config_files_are_the_protocols():
     assert read_toml(ROOT / "configs/music/paper.toml") == c14.PAPER_CONFIG
     assert read_toml(ROOT / "configs/music/ours.toml") == c14.OURS_CONFIG
+    careful = read_toml(ROOT / "configs/music/ours-careful.toml")
+    assert careful == {
+        **c14._merge(c14.OURS_CONFIG, c14.OURS_RECIPES["careful"]),
+        "name": "chung2014-ours-careful",
+    }
 
 
 def _toy_rolls(name, split):
@@ -87,8 +92,8 @@ def test_quick_experiment_end_to_end_then_reused_and_resumed(tmp_path, monkeypat
     assert "H=100: recurrent 19,000 + output 8,888 = 27,888" in printed.err  # counts printed
     assert "| JSB Chorales | GRU | 8.54 |" in printed.out  # the table, beside the paper's number
     runs = sorted((tmp_path / "runs" / "music").iterdir())
-    # 3 units x (ours + 2 search candidates + 1 finalist)
-    assert len(runs) == 12 and all((r / "final.json").is_file() for r in runs)
+    # 3 units x (2 recipes of ours + 2 search candidates + 1 finalist)
+    assert len(runs) == 15 and all((r / "final.json").is_file() for r in runs)
     text = out.read_text()
     assert "rnnlab experiment chung2014 --datasets jsb-chorales --seeds 1 --quick" in text
     assert (out.parent / "figures" / "chung2014_jsb-chorales.png").is_file()
@@ -112,7 +117,7 @@ def test_plan_lists_the_runs(tmp_path, monkeypatch, capsys):
     argv = ["experiment", "chung2014", "--plan", "--datasets", "piano-midi", "--units", "lstm"]
     assert main([*argv, "--runs-dir", str(tmp_path)]) == 0
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("todo")]
-    assert len(lines) == 1 + 10  # ours, then the ten candidates (finalists need the search)
+    assert len(lines) == 2 + 10  # ours' 2 recipes, the ten candidates (finalists need the search)
     assert all("c14-" in x and "piano-midi-lstm" in x for x in lines)
 
 

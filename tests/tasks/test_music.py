@@ -136,6 +136,7 @@ def test_evaluate_matches_the_definition_piece_by_piece(mat):
     got = task.evaluate(model, "test")
     nll = first = 0.0
     frames = tp = fp = fn = 0
+    pieces = []
     with torch.no_grad():
         for r in task.rolls["test"]:
             y = torch.from_numpy(r)[:, None]  # (T, 1, K)
@@ -144,6 +145,7 @@ def test_evaluate_matches_the_definition_piece_by_piece(mat):
             per = frame_nll(logits, y)[:, 0]
             nll += float(per.sum())
             first += float(per[0])
+            pieces.append(float(per.mean()))
             frames += len(r)
             on = logits[:, 0] > 0
             tp += int((on & (y[:, 0] > 0)).sum())
@@ -155,6 +157,7 @@ def test_evaluate_matches_the_definition_piece_by_piece(mat):
     assert got["nll_first"] == pytest.approx(first / n, rel=1e-5)
     assert got["nll_rest"] == pytest.approx((nll - first) / (frames - n), rel=1e-5)
     assert got["acc"] == pytest.approx(tp / max(tp + fp + fn, 1))
+    assert got["nll_piece_mean"] == pytest.approx(sum(pieces) / n, rel=1e-5)
     # the padded, batched evaluation equals the one-piece-at-a-time loop above
     assert task.evaluate(model, "test")["loss"] == pytest.approx(got["loss"])
 

@@ -19,6 +19,8 @@ more, as in the papers):
 - ``nll_first`` and ``nll_rest`` (``"predict"`` only): the same mean over the first frames alone
   and over frames 2..T_i alone (each frame still predicted from everything before it, the silent
   start included; so ``nll_rest`` is close to, not equal to, a ``"skip"`` evaluation);
+- ``nll_piece_mean``: each piece's NLL per frame, averaged over pieces (every piece weighs the
+  same: the convention of some later papers, given for comparison; not the ``loss``);
 - ``acc``: frame-level accuracy (Bay et al. 2009, as used by Boulanger-Lewandowski et al. 2012),
   ``TP / (TP + FP + FN)`` counted over all keys of all scored frames, a key being predicted on
   when its probability exceeds 1/2.
@@ -246,6 +248,7 @@ class MusicTask(Task):
         )
         nll = first = 0.0
         frames = firsts = 0
+        per_piece = []  # each piece's mean NLL per frame
         tp = fp = fn = 0.0
         for i in range(len(loader)):
             x, y, mask = loader[i]
@@ -253,6 +256,7 @@ class MusicTask(Task):
             per_frame = frame_nll(logits, y) * mask  # (T, B)
             nll += float(per_frame.sum())
             frames += int(mask.sum())
+            per_piece += (per_frame.sum(0) / mask.sum(0).clamp(min=1)).tolist()
             if self.cfg.data.first_frame == "predict":
                 first += float(per_frame[0].sum())
                 firsts += x.shape[1]
@@ -266,6 +270,7 @@ class MusicTask(Task):
             "loss": nll / frames,
             "nll": nll / frames,
             "acc": tp / max(tp + fp + fn, 1.0),
+            "nll_piece_mean": sum(per_piece) / len(per_piece),
             "frames": frames,
         }
         if firsts:
