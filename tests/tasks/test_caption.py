@@ -270,7 +270,8 @@ def test_heldout_and_results(trained, tmp_path, capsys):
     md = tmp_path / "docs" / "captioning.md"
     md.parent.mkdir()
     md.write_text(
-        "# Title\n\nprose\n\n<!-- caption-results:begin -->\nold\n<!-- caption-results:end -->\n\nmore prose\n"
+        "# Title\n\nprose\n\n<!-- caption-results:begin tiny -->\nold\n"
+        "<!-- caption-results:end tiny -->\n\nmore prose\n"
     )
     assert caption_cli(run, "--results", md, "--heldout-seeds", "8,9", "--count", 6) == 0
     text = md.read_text()
@@ -278,8 +279,17 @@ def test_heldout_and_results(trained, tmp_path, capsys):
     assert "old" not in text and "| held-out, data seed 9 | 6 | greedy |" in text
     assert "| test | 12 | beam 3 |" in text and "| colour words |" in text
     for k in (1, 2, 3):
-        assert (md.parent / "figures" / f"caption_overlay_{k}.png").is_file()
-    assert (md.parent / "figures" / "caption_curves.png").is_file()
+        assert (md.parent / "figures" / f"caption_tiny_overlay_{k}.png").is_file()
+    assert (md.parent / "figures" / "caption_tiny_curves.png").is_file()
+    # a file without the run's block gets one appended; a file with half a block is refused
+    other = tmp_path / "other.md"
+    other.write_text("# Other\n")
+    assert caption_cli(run, "--results", other, "--heldout-seeds", "8", "--count", 4) == 0
+    text = other.read_text()
+    assert text.startswith("# Other\n\n## Run tiny\n\n<!-- caption-results:begin tiny -->\n")
+    other.write_text("<!-- caption-results:begin tiny -->\n")
+    with pytest.raises(UserError, match="only one of the lines"):
+        caption_cli(run, "--results", other, "--count", 4)
 
 
 def test_command_errors(trained, tmp_path):

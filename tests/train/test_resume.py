@@ -108,7 +108,16 @@ def test_corrupt_last_checkpoint_is_named_and_kept(tmp_path, text_file):
 def test_continue_resumes_the_latest_unfinished_run_then_does_nothing(tmp_path, text_file):
     cfg = tiny_config(tmp_path / "c.toml", text_file, epochs=1)
     root = tmp_path / "runs"
-    args = ("train", "lm", "--config", str(cfg), "--runs-dir", str(root), "--no-report", "--continue")
+    args = (
+        "train",
+        "lm",
+        "--config",
+        str(cfg),
+        "--runs-dir",
+        str(root),
+        "--no-report",
+        "--continue",
+    )
     killed = rnnlab(*args, env={"RNNLAB_FAULT": "checkpoint-write:3"})
     assert killed.returncode == -signal.SIGKILL
     again = rnnlab(*args, check=True)

@@ -125,7 +125,7 @@ def hidden_grad_norms(model, task, batch) -> np.ndarray:
         # the sum of per-example losses: each example's h_t gets the gradient of its own loss
         task.last_step_loss(out, batch).sum().backward()
     norms = torch.stack([h.grad.norm(dim=1) for h in hs])  # (T, B)
-    return norms.mean(1).numpy()
+    return norms.mean(1).cpu().numpy()
 
 
 def summarize(norms: np.ndarray) -> dict:

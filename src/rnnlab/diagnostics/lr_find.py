@@ -112,8 +112,9 @@ def suggest(lrs, smoothed, min_fall: float = 0.05) -> Suggestion:
             fall,
             "no-fall",
             f"the smoothed loss never fell by {min_fall:.0%} in [{lrs[0]:.2g}, {lrs[-1]:.2g}]: "
-            "the model does not learn at any rate tried. Run `rnnlab check overfit` first; if it "
-            "passes, widen the range (--min-lr / --max-lr).",
+            "either the model does not learn at any rate tried, or it needs more steps to show "
+            "it. Run `rnnlab check overfit` first; if it passes, give the test more steps "
+            "(--iters) or widen the range (--min-lr / --max-lr).",
         )
     lr = float(lrs[i_min]) / 10
     if i_min >= len(sm) - max(2, len(sm) // 20):

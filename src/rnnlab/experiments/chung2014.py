@@ -633,6 +633,11 @@ def write_results(exp: Experiment, res: dict, out: Path, elapsed: float) -> str:
         "the paper's numbers are labelled as such).\n"
     )
     L.append(f"```\nRNNLAB_DATA=/path/to/data {cmd}\n```\n")
+    if args.report_only:
+        L.append(
+            "(This file was rewritten by the same command with `--report-only`, from runs an "
+            "earlier invocation finished.)\n"
+        )
     L.append(
         f"Seeds: {', '.join(str(s) for s in range(args.seeds))}. Datasets: "
         f"{', '.join(DATASET_LABELS[d] for d in args.datasets)}. Runs under `{exp.root}/music/`. "
@@ -850,6 +855,7 @@ def _extra_tables(exp: Experiment, res: dict) -> list[str]:
                     L.append(
                         f"| {DATASET_LABELS[d]} | {u.label} | {s['seed']} | {', '.join(cells)} |"
                     )
+    L.append("")
     return L
 
 
@@ -876,14 +882,8 @@ def _protocol_section(exp: Experiment) -> list[str]:
         m = {k: v for k, v in cfg["model"].items() if k not in ("cell", "variant", "hidden_size")}
         if m:
             items.append("model options " + ", ".join(f"{k} = {v}" for k, v in m.items()))
-        if cfg is OURS_CONFIG and OURS_UNIT:
-            items.append(
-                "per unit: "
-                + ", ".join(
-                    f"{UNIT_BY_KEY[k].label} {json.dumps(v, separators=(', ', ' = '))}"
-                    for k, v in OURS_UNIT.items()
-                )
-            )
+        if cfg is OURS_CONFIG:
+            items.append("the LSTM's forget-gate bias starts at 1 (Jozefowicz et al. 2015)")
         return "; ".join(items)
 
     L = ["## Protocols\n"]
@@ -895,7 +895,10 @@ def _protocol_section(exp: Experiment) -> list[str]:
             "the learning rate as the best on validation of 10 log-uniform candidates "
             "exp(U(-12, -6)), and early stopping; the batch size, the sequence handling and the "
             "early-stopping patience are ours (the paper does not give them), and the search is "
-            "pruned by successive halving to fit a shared CPU.\n"
+            f"pruned to fit a shared CPU: every candidate trains {exp.args.search_steps} updates, and "
+            f"only the {exp.args.finalists} best on validation then "
+            "train to early stopping or the update budget (see the "
+            "*Learning-rate search* table).\n"
         )
     if "ours" in exp.args.protocols:
         careful = ", ".join(f"{k} {v}" for k, v in OURS_RECIPES["careful"]["train"].items())
@@ -906,7 +909,7 @@ def _protocol_section(exp: Experiment) -> list[str]:
             "**ours** (largest size within the paper's parameter count), recipe *fast*: "
             + describe(OURS_CONFIG)
             + f". Recipe *careful*: the same with {careful}. Recipes tried ({choices}); the one "
-            "with the better validation NLL is reported (the table below gives both).\n"
+            "with the better validation NLL is reported (the *Recipe choice* table gives both).\n"
         )
 
     L.append(
@@ -916,7 +919,7 @@ def _protocol_section(exp: Experiment) -> list[str]:
         "training windows are cut at a random offset each epoch and batched by length; "
         "evaluation runs whole pieces; one CPU thread per run (`train.threads = 1`). The exact "
         "config of every run is its `config.toml` (also `configs/music/paper.toml`, "
-        "`configs/music/ours.toml`).\n"
+        "`configs/music/ours.toml`, `configs/music/ours-careful.toml`).\n"
     )
     return L
 

@@ -8,8 +8,11 @@ from rnnlab.experiments import EXPERIMENTS
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("experiment", help="reproduce a published experiment",
-                              description="Run an experiment and write its results under docs/results/.")
+    p = subparsers.add_parser(
+        "experiment",
+        help="reproduce a published experiment",
+        description="Run an experiment and write its results under docs/results/.",
+    )
     sub = p.add_subparsers(dest="experiment", metavar="NAME")
     for name, module_name in EXPERIMENTS.items():
         try:

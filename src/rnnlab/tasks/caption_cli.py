@@ -54,8 +54,10 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--results",
         metavar="MD",
-        help="write the measured results of RUN into MD between its '<!-- caption-results -->' "
-        "markers, with figures beside it (used for docs/results/captioning.md)",
+        help="write the measured results of RUN into MD, between the markers "
+        "'<!-- caption-results:begin NAME -->' and '<!-- caption-results:end NAME -->' (NAME: the "
+        "run's config name; the block is appended if MD has none), figures in MD's figures/ "
+        "folder (this is how docs/results/captioning.md is made)",
     )
     p.add_argument(
         "--heldout-seeds",
@@ -164,19 +166,24 @@ def _targets(scene, words, grid, size):
 
 
 # ---------------------------------------------------------------------- results file
-BEGIN, END = "<!-- caption-results:begin -->", "<!-- caption-results:end -->"
+def markers(name: str) -> tuple[str, str]:
+    """The lines that delimit the results block of the run named ``name`` in a results file."""
+    return f"<!-- caption-results:begin {name} -->", f"<!-- caption-results:end {name} -->"
 
 
 def write_results(run, cfg, task, model, md: Path, seeds: list[int], count: int) -> Path:
     """Measure RUN and write the tables and figures of the captioning results file.
 
-    The block between the ``caption-results`` markers of ``md`` is replaced (the file is created
-    with just the block if it does not exist); figures go to ``md``'s ``figures/`` folder as
-    ``caption_*.png``. Everything in the block is measured here, now, from the run."""
+    The block between the :func:`markers` of the run's name in ``md`` is replaced (appended, with
+    a heading, when ``md`` has no such block; ``md`` is created if needed); figures go to ``md``'s
+    ``figures/`` folder as ``caption_NAME_*.png``. Everything in the block is measured here, now,
+    from the run."""
     import time
 
     d = task.cfg.data
     figures = md.parent / "figures"
+    BEGIN, END = markers(cfg.name)
+    prefix = f"caption_{cfg.name}"
     rows = []
     t0 = time.monotonic()
     beam = d.beam_size
@@ -233,19 +240,17 @@ def write_results(run, cfg, task, model, md: Path, seeds: list[int], count: int)
                 f"| {kind} | {m['loc_words']} | {m['loc_share']:.3f} | {m['loc_uniform']:.3f} | "
                 f"{m['loc']:.2f} |"
             )
-        lines += ["", *_overlays(task, model, figures, md.parent)]
-    curves = _curves(run, figures / "caption_curves.png")
+        lines += ["", *_overlays(task, model, figures / prefix, md.parent)]
+    curves = _curves(run, figures / f"{prefix}_curves.png")
     if curves is not None:
         lines += ["", f"![learning curves]({curves.relative_to(md.parent).as_posix()})"]
     lines += ["", "Config of the run:", "", "```toml", cfg.to_toml().strip(), "```", "", END]
     block = "\n".join(lines)
-    text = (
-        md.read_text(encoding="utf-8")
-        if md.is_file()
-        else f"# Captioning results\n\n{BEGIN}\n{END}\n"
-    )
-    if BEGIN not in text or END not in text:
-        raise UserError(f"{md} has no {BEGIN} ... {END} block to fill in")
+    text = md.read_text(encoding="utf-8") if md.is_file() else "# Captioning results\n"
+    if (BEGIN in text) != (END in text):
+        raise UserError(f"{md} has only one of the lines {BEGIN} and {END}: fix it by hand")
+    if BEGIN not in text:
+        text = text.rstrip("\n") + f"\n\n## Run {cfg.name}\n\n{BEGIN}\n{END}\n"
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     md.parent.mkdir(parents=True, exist_ok=True)
@@ -291,9 +296,9 @@ def _loc_by_kind(task, model, data) -> dict[str, dict]:
     return {k: localisation(v) for k, v in parts.items()}
 
 
-def _overlays(task, model, figures: Path, base: Path) -> list[str]:
+def _overlays(task, model, prefix: Path, base: Path) -> list[str]:
     """One overlay figure per object count (the first such test scene), outlines on the named
-    object's cells."""
+    object's cells; written to ``{prefix}_overlay_{k}.png``."""
     from rnnlab.report.attention_overlay import save_overlay
 
     data = task.data["test"]
@@ -306,7 +311,7 @@ def _overlays(task, model, figures: Path, base: Path) -> list[str]:
         words, alphas, grid = task.caption(model, data.images.numpy(i), beam_size=1)
         caption = " ".join(w for w in words if w != "<end>")
         path = save_overlay(
-            figures / f"caption_overlay_{k}.png",
+            prefix.parent / f"{prefix.name}_overlay_{k}.png",
             scene.image,
             words,
             alphas,

@@ -33,9 +33,13 @@ def add_parser(subparsers) -> None:
         help="override a config value, e.g. --set train.lr=0.5 (repeatable)",
     )
     p.add_argument("--resume", metavar="RUN", help="continue this run from its last checkpoint")
-    p.add_argument("--continue", dest="cont", action="store_true",
-                   help="resume the latest unfinished run of this config's name (start one if "
-                        "there is none; do nothing if the latest one finished)")
+    p.add_argument(
+        "--continue",
+        dest="cont",
+        action="store_true",
+        help="resume the latest unfinished run of this config's name (start one if "
+        "there is none; do nothing if the latest one finished)",
+    )
     p.add_argument("--runs-dir", help="where new runs go (default $RNNLAB_RUNS or ./runs)")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the final metrics")
