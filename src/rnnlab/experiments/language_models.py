@@ -15,12 +15,19 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.errors import UserError
+
 DESCRIPTION = (
     "train the language-model configs (PTB, Tiny Shakespeare) and write their results table"
 )
 
-#: config -> (what the row is, the published number it is compared with, if any)
+#: row name -> (what the row is, the published number it is compared with, if any). A row is the
+#: config ``configs/lm/NAME.toml``, or the config and ``--set`` overrides of :data:`VARIANTS`.
 ROWS = {
+    "ptb-word-200-check": (
+        "PTB words, the pytorch/examples recipe (tied 2x200, dropout 0.2), 2 epochs",
+        "target <= 150 validation perplexity after 2 epochs (a plain PyTorch loop: 149.7)",
+    ),
     "ptb-word-small": (
         "PTB words, Zaremba et al. 2014 small (2x200, no dropout)",
         "paper: 114.5 test perplexity",
@@ -32,6 +39,18 @@ ROWS = {
     "ptb-word-650": ("PTB words, 2x650 tied LSTM (GPU-sized)", "target <= 75 test perplexity"),
     "shakespeare-char": ("Tiny Shakespeare characters, 2x256 LSTM (90/10 split)", ""),
     "ptb-char": ("PTB characters, 1x512 LSTM", ""),
+}
+#: rows that are a config file plus overrides: name -> (config name, --set overrides)
+VARIANTS = {
+    "ptb-word-200-check": (
+        "ptb-word-200",
+        [
+            "name=ptb-word-200-check",
+            "model.dropout=0.2",
+            "train.epochs=2",
+            "train.threads=1",
+        ],
+    ),
 }
 CONFIG_DIR = Path("configs/lm")
 OUT = Path("docs/results/language-models.md")
@@ -62,8 +81,12 @@ def run(args) -> int:
         else [n for n in ROWS if n != "ptb-word-650" or torch.cuda.is_available()]
     )
     rows = []
+    unknown = [n for n in names if n not in ROWS]
+    if unknown:
+        raise UserError(f"--only: unknown rows {unknown}; valid: {', '.join(ROWS)}")
     for name in names:
-        cfg = load_run_config(CONFIG_DIR / f"{name}.toml")
+        base, sets = VARIANTS.get(name, (name, []))
+        cfg = load_run_config(CONFIG_DIR / f"{base}.toml", sets)
         run = _latest_run(cfg, root)
         if not args.report_only and (run is None or not (run.path / "final.json").is_file()):
             trainer = Trainer.resume(run.path) if run is not None else Trainer.start(cfg, root=root)
@@ -75,6 +98,29 @@ def run(args) -> int:
     Path(args.out).write_text(text)
     print(text)
     return 0
+
+
+def command(name: str) -> str:
+    """The ``rnnlab train`` command line of a row."""
+    base, sets = VARIANTS.get(name, (name, []))
+    return " ".join(
+        ["rnnlab train lm --config", f"configs/lm/{base}.toml", *(f"--set {s}" for s in sets)]
+    )
+
+
+def progress(run) -> str:
+    """What an unfinished run has done so far: epochs and its best validation number."""
+    valid = [m for m in run.metrics() if m.get("split") == "valid" and m.get("step", 0) > 0]
+    if not valid:
+        return "started, no evaluation yet"
+    key = "bpc" if "bpc" in valid[-1] else "ppl"
+    best = min(valid, key=lambda m: m[key])
+    # ``epoch`` in metrics.jsonl counts from 0: the evaluation at the end of the first epoch has 0
+    return (
+        f"unfinished: last evaluated at step {valid[-1]['step']} (epoch {valid[-1]['epoch'] + 1}); "
+        f"best valid so far {best[key]:.2f} {key} (epoch {best['epoch'] + 1}); "
+        "resume with `--continue`"
+    )
 
 
 def _fmt(metrics: dict | None, key: str) -> str:
@@ -100,9 +146,12 @@ def render(rows) -> str:
     ]
     for name, run in rows:
         what, ref = ROWS[name]
-        cmd = f"`rnnlab train lm --config configs/lm/{name}.toml`"
-        if run is None or not (run.path / "final.json").is_file():
+        cmd = f"`{command(name)}`"
+        if run is None:
             lines.append(f"| {name} | {what} | not run | | | {ref} | {cmd} |")
+            continue
+        if not (run.path / "final.json").is_file():
+            lines.append(f"| {name} | {what} | {progress(run)} | | | {ref} | {cmd} |")
             continue
         final = json.loads((run.path / "final.json").read_text())
         key = "bpc" if "bpc" in final.get("valid", {}) else "ppl"
