@@ -19,7 +19,7 @@ regression value (the adding problem).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -27,41 +27,27 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.errors import ConfigError
-from rnnlab.nn import Recurrent
+from rnnlab.models.stack_config import StackConfig
 
 
 @dataclass
-class EncoderConfig:
-    """The recurrent part shared by :class:`ClassifierConfig` and the tagger's config.
+class EncoderConfig(StackConfig):
+    """The recurrent part shared by :class:`ClassifierConfig` and the tagger's config: the
+    stack's fields (:class:`rnnlab.models.stack_config.StackConfig`; ``dropout`` also applies to
+    the embeddings and before the output layer) and:
 
     Attributes:
-        cell: rnn, lstm, gru, mut1, mut2 or mut3.
-        variant: the cell's own options, e.g. ``{ forget_bias = 1.0 }`` or ``{ reset = "before" }``.
         embed_size: E, for token inputs (feature inputs enter the recurrent stack directly).
-        hidden_size: H, per direction.
-        num_layers: depth of the recurrent stack.
         bidirectional: read the sequence both ways (K = 2).
-        dropout: dropout on the embeddings, between layers and before the output layer.
-        recurrent_dropout: variational dropout on the recurrent connections.
-        engine: auto, builtin, fused, autograd or reference.
     """
 
-    cell: str = "lstm"
-    variant: dict = field(default_factory=dict)
     embed_size: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
     bidirectional: bool = False
-    dropout: float = 0.0
-    recurrent_dropout: float = 0.0
-    engine: str = "auto"
 
     def validate(self) -> None:
-        for name in ("embed_size", "hidden_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1 or not 0 <= self.recurrent_dropout < 1:
-            raise ConfigError("model.dropout and model.recurrent_dropout must be in [0, 1)")
+        super().validate()
+        if self.embed_size < 1:
+            raise ConfigError(f"model.embed_size must be >= 1, got {self.embed_size}")
 
 
 @dataclass
@@ -103,20 +89,7 @@ class SequenceEncoder(nn.Module):
             self.embedding = None
             rnn_input = input_size
         self.input_size = rnn_input
-        try:
-            self.rnn = Recurrent(
-                cfg.cell,
-                rnn_input,
-                cfg.hidden_size,
-                cfg.num_layers,
-                dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-                bidirectional=cfg.bidirectional,
-                engine=cfg.engine,
-                recurrent_dropout=cfg.recurrent_dropout,
-                **cfg.variant,
-            )
-        except ValueError as e:
-            raise ConfigError(f"[model]: {e}") from None
+        self.rnn = cfg.build_stack(rnn_input, cfg.bidirectional)
         self.drop = nn.Dropout(cfg.dropout)
         self.output_size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
 

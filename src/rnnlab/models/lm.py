@@ -5,55 +5,43 @@ Dimension letters: T time, B batch, E embedding, H hidden, V vocabulary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.errors import ConfigError
-from rnnlab.nn import Recurrent
+from rnnlab.models.stack_config import StackConfig
 
 
 @dataclass
-class LMConfig:
-    """The ``[model]`` section of a language-model config.
+class LMConfig(StackConfig):
+    """The ``[model]`` section of a language-model config: the stack's fields
+    (:class:`rnnlab.models.stack_config.StackConfig`; ``dropout`` also applies to the embeddings
+    and before the decoder, as in Zaremba et al.) and:
 
     Attributes:
-        cell: rnn, lstm, gru, mut1, mut2 or mut3.
-        variant: the cell's own options, e.g. ``{ peephole = true }`` or ``{ reset = "before" }``.
         embed_size: E.
-        hidden_size: H.
-        num_layers: depth of the recurrent stack.
-        dropout: dropout on the embeddings, between layers and before the decoder (Zaremba et al.).
-        recurrent_dropout: variational dropout on the recurrent connections.
         tie_weights: share the embedding and decoder matrices (Press & Wolf 2017); needs E == H.
         init_range: if > 0, every parameter ~ U(-r, r) (Zaremba et al. use 0.1 and 0.05); else
             torch.nn's recurrent init with the embedding and decoder ~ U(-0.1, 0.1).
-        engine: auto, builtin, fused, autograd or reference.
     """
 
-    cell: str = "lstm"
-    variant: dict = field(default_factory=dict)
-    embed_size: int = 128
     hidden_size: int = 256
     num_layers: int = 2
-    dropout: float = 0.0
-    recurrent_dropout: float = 0.0
+    embed_size: int = 128
     tie_weights: bool = False
     init_range: float = 0.0
-    engine: str = "auto"
 
     def validate(self) -> None:
+        super().validate()
+        if self.embed_size < 1:
+            raise ConfigError(f"model.embed_size must be >= 1, got {self.embed_size}")
         if self.tie_weights and self.embed_size != self.hidden_size:
             raise ConfigError(
                 f"model.tie_weights needs embed_size == hidden_size, got {self.embed_size} and {self.hidden_size}"
             )
-        for name in ("embed_size", "hidden_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be >= 1")
-        if not 0 <= self.dropout < 1 or not 0 <= self.recurrent_dropout < 1:
-            raise ConfigError("model.dropout and model.recurrent_dropout must be in [0, 1)")
 
 
 class LanguageModel(nn.Module):
@@ -68,19 +56,7 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.cfg, self.vocab_size = cfg, vocab_size
         self.embedding = nn.Embedding(vocab_size, cfg.embed_size)
-        try:
-            self.rnn = Recurrent(
-                cfg.cell,
-                cfg.embed_size,
-                cfg.hidden_size,
-                cfg.num_layers,
-                dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-                engine=cfg.engine,
-                recurrent_dropout=cfg.recurrent_dropout,
-                **cfg.variant,
-            )
-        except ValueError as e:
-            raise ConfigError(f"[model]: {e}") from None
+        self.rnn = cfg.build_stack(cfg.embed_size)
         self.drop = nn.Dropout(cfg.dropout)
         self.decoder = nn.Linear(cfg.hidden_size, vocab_size)
         if cfg.tie_weights:

@@ -10,7 +10,7 @@ the model of Boulanger-Lewandowski et al. (2012, "RNN" baseline) and Chung et al
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -18,44 +18,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.errors import ConfigError
-from rnnlab.nn import Recurrent
+from rnnlab.models.stack_config import StackConfig
 
 K = 88  # piano keys
 
 
 @dataclass
-class PianoRollConfig:
-    """The ``[model]`` section of a music config.
+class PianoRollConfig(StackConfig):
+    """The ``[model]`` section of a music config: the stack's fields
+    (:class:`rnnlab.models.stack_config.StackConfig`; ``dropout`` also applies to the last
+    layer's output before the 88-way layer) and:
 
     Attributes:
-        cell: rnn, lstm, gru, mut1, mut2 or mut3.
-        variant: the cell's options, e.g. ``{ peephole = true }`` or ``{ reset = "before" }``.
-        hidden_size: H.
-        num_layers: depth of the recurrent stack.
         input_dropout: dropout on the input frames (each key of each frame dropped independently).
-        dropout: dropout between layers and on the last layer's output before the 88-way layer.
-        recurrent_dropout: variational dropout on the recurrent connections (fused engine).
         output_bias: ``zero`` (every key starts at probability 1/2) or ``marginal`` (each key's
             bias starts at the log-odds of its frequency in the training frames).
-        engine: auto, builtin, fused, autograd or reference.
     """
 
     cell: str = "gru"
-    variant: dict = field(default_factory=dict)
     hidden_size: int = 46
-    num_layers: int = 1
     input_dropout: float = 0.0
-    dropout: float = 0.0
-    recurrent_dropout: float = 0.0
     output_bias: Literal["zero", "marginal"] = "zero"
-    engine: str = "auto"
 
     def validate(self) -> None:
-        if self.hidden_size < 1 or self.num_layers < 1:
-            raise ConfigError("model.hidden_size and model.num_layers must be >= 1")
-        for name in ("input_dropout", "dropout", "recurrent_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        super().validate()
+        if not 0 <= self.input_dropout < 1:
+            raise ConfigError(f"model.input_dropout must be in [0, 1), got {self.input_dropout}")
 
 
 class PianoRollModel(nn.Module):
@@ -69,19 +57,7 @@ class PianoRollModel(nn.Module):
     def __init__(self, cfg: PianoRollConfig, keys: int = K):
         super().__init__()
         self.cfg, self.keys = cfg, keys
-        try:
-            self.rnn = Recurrent(
-                cfg.cell,
-                keys,
-                cfg.hidden_size,
-                cfg.num_layers,
-                dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-                engine=cfg.engine,
-                recurrent_dropout=cfg.recurrent_dropout,
-                **cfg.variant,
-            )
-        except ValueError as e:
-            raise ConfigError(f"[model]: {e}") from None
+        self.rnn = cfg.build_stack(keys)
         self.in_drop = nn.Dropout(cfg.input_dropout)
         self.drop = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(cfg.hidden_size, keys)
