@@ -958,6 +958,8 @@ def _figures(exp: Experiment, res: dict, out: Path, fig_dir: Path) -> list[str]:
             ax.set_ylabel("valid NLL")
             ax.grid(alpha=0.3)
             ax.set_ylim(top=_ylim_top(res, d, exp))
+            # five-digit update counts collide at the default tick density
+            ax.xaxis.set_major_locator(plt.MaxNLocator(6))
         if drawn:
             axes[1].legend(fontsize=7)
         fig.suptitle(DATASET_LABELS[d], fontsize=10)
