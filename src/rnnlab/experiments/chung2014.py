@@ -642,8 +642,13 @@ def write_results(exp: Experiment, res: dict, out: Path, elapsed: float) -> str:
         f"Seeds: {', '.join(str(s) for s in range(args.seeds))}. Datasets: "
         f"{', '.join(DATASET_LABELS[d] for d in args.datasets)}. Runs under `{exp.root}/music/`. "
         f"Training time of every run used (searches included, evaluation excluded): "
-        f"{exp.all_runs_seconds() / 3600:.2f} h on one CPU thread; this invocation took "
-        f"{elapsed / 60:.1f} min (runs already finished are reused, not re-trained).\n"
+        f"{exp.all_runs_seconds() / 3600:.2f} h on one CPU thread"
+        + (
+            ".\n"
+            if args.report_only
+            else f"; this invocation took {elapsed / 60:.1f} min (runs already finished are "
+            "reused, not re-trained).\n"
+        )
     )
     L += _metric_section()
     L += _parameter_section(exp)
