@@ -29,10 +29,17 @@ ROWS = {
     "multi30k-bahdanau": "Bahdanau (additive) attention",
     "multi30k-luong": "Luong general attention, input feeding",
     "multi30k-small": "small Bahdanau model (4 epochs, for trying the command)",
+    "multi30k-small-none": "small model without attention (multi30k-small's twin, 4 epochs)",
     "toy": "toy pairs (target = source reversed), Bahdanau; its own valid/test",
 }
 #: the runs compared by source length
-BY_LENGTH = ("multi30k-none", "multi30k-bahdanau", "multi30k-luong")
+BY_LENGTH = (
+    "multi30k-none",
+    "multi30k-bahdanau",
+    "multi30k-luong",
+    "multi30k-small-none",
+    "multi30k-small",
+)
 #: source-length buckets (tokens), inclusive
 BUCKETS = ((1, 8), (9, 10), (11, 12), (13, 14), (15, 17), (18, 21), (22, 99))
 HEATMAP_SENTENCES = ("ein mann isst brot .",)
