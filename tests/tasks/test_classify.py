@@ -100,6 +100,35 @@ def test_vocabulary_and_unknown_words(tmp_path):
         assert (x[L[b] :, b] == 0).all() and (x[: L[b], b] != 0).all()
 
 
+def test_word_dropout_replaces_training_tokens_only_and_replays(tmp_path):
+    folder = write_toy_tsv(tmp_path / "d", n_train=2000)
+    raw = toy_raw(folder, batch_size=64)
+    raw["data"]["word_dropout"] = 0.25
+    task = Trainer.start(build_run_config(raw), root=tmp_path / "a", quiet=True).task
+    plain = task._make("train")  # no epoch: what evaluation uses
+    unk = task.vocab.unk_id
+    loader = task.train_loader(3)
+    dropped = real = 0
+    for k in range(len(loader)):
+        x, L, _ = loader[k]
+        clean, _, _ = plain(loader.index_lists[k])
+        pad = clean == 0
+        assert (x[pad] == 0).all()  # padding stays padding
+        changed = x != clean
+        assert (x[changed] == unk).all()  # a dropped word becomes <unk>, nothing else
+        dropped += int(changed.sum())
+        real += int((~pad & (clean != unk)).sum())
+    # about a quarter of the known words go: 4 standard deviations of Binomial(real, 0.25)
+    assert abs(dropped / real - 0.25) < 4 * (0.25 * 0.75 / real) ** 0.5
+    x1 = task.train_loader(3)[5][0]
+    assert torch.equal(x1, loader[5][0])  # a function of (seed, epoch, batch): resume replays it
+    assert not torch.equal(task.train_loader(4)[5][0], x1)
+    with pytest.raises(Exception, match="word_dropout"):
+        bad = toy_raw(folder)
+        bad["data"]["word_dropout"] = 1.0
+        build_run_config(bad)
+
+
 def test_a_bidirectional_gru_learns_the_toy_sentiment(tmp_path):
     folder = write_toy_tsv(tmp_path / "d")
     trainer = Trainer.start(build_run_config(toy_raw(folder)), root=tmp_path, quiet=True)

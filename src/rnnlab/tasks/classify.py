@@ -16,6 +16,11 @@ phrases and sentences, 872 dev sentences). GLUE's test labels are hidden, so the
 Batches: every epoch the training sentences are shuffled (a function of the run seed and the
 epoch), cut into pools of 50 batches, each pool sorted by length and cut into batches (so a batch
 holds sentences of similar length and little padding), and the batches shuffled again.
+
+Word dropout (``data.word_dropout = p``, Iyyer et al. 2015): during training every token of a
+batch is replaced by ``<unk>`` with probability p, so the model cannot lean on a few rare words it
+has memorised. The draw is a function of the run seed, the epoch and the batch's sentences, so a
+resumed run sees the same corrupted batches. Evaluation never drops words.
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ class ClassifyDataConfig:
         max_len: cut sentences to this many tokens (0: never).
         bucket: batch sentences of similar length together (less padding, same results per
             sentence; see the module docstring).
+        word_dropout: probability of replacing each training token by ``<unk>`` (0: never).
     """
 
     dataset: Literal["sst2", "tsv"] = "sst2"
@@ -107,10 +113,13 @@ class ClassifyDataConfig:
     min_freq: int = 1
     max_len: int = 0
     bucket: bool = True
+    word_dropout: float = 0.0
 
     def validate(self) -> None:
         if self.min_freq < 1 or self.max_len < 0:
             raise ConfigError("data.min_freq must be >= 1 and data.max_len >= 0")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"data.word_dropout must be in [0, 1), got {self.word_dropout}")
         if self.dataset == "tsv" and not self.path:
             raise ConfigError(
                 'data.dataset = "tsv" needs data.path (a folder with train.tsv, dev.tsv)'
@@ -176,14 +185,21 @@ class ClassifyTask(Task):
         )
 
     # ------------------------------------------------------------------ batches
-    def _make(self, split: str) -> Callable:
+    def _make(self, split: str, epoch: int | None = None) -> Callable:
+        """Batch builder of a split; with ``epoch`` (training) it applies word dropout."""
         ids, lengths, labels = self.examples[split]
+        p = self.cfg.data.word_dropout if epoch is not None else 0.0
+        unk = self.vocab.index(UNK)
 
         def make(idx: np.ndarray):
             L = lengths[idx]
             x = np.zeros((int(L.max()), len(idx)), dtype=np.int64)  # (T, B), 0 = <pad>
             for b, i in enumerate(idx):
                 x[: L[b], b] = ids[i]
+            if p > 0:
+                rng = np.random.default_rng([self.cfg.seed % 2**32, epoch, *idx[:4].tolist()])
+                real = np.arange(x.shape[0])[:, None] < L[None, :]
+                x[(rng.random(x.shape) < p) & real] = unk
             to = self.device
             return (
                 torch.from_numpy(x).to(to),
@@ -200,7 +216,7 @@ class ClassifyTask(Task):
             batches = bucketed_batches(lengths, B, seed, epoch)
         else:
             batches = shuffled_batches(len(lengths), B, seed, epoch)
-        return IndexBatches(batches, self._make("train"))
+        return IndexBatches(batches, self._make("train", epoch))
 
     def loss(self, model, batch, carry=None) -> StepOutput:
         x, lengths, y = batch
