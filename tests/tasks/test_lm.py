@@ -73,6 +73,7 @@ def test_sampling_is_seeded_and_respects_top_k(tmp_path):
     assert len(a) == 30
     greedy = t.task.sample(t.model, "a ", 30, temperature=1.0, top_k=1, seed=1)
     assert greedy == t.task.sample(t.model, "a ", 30, temperature=1.0, top_k=1, seed=2)
+    assert greedy == t.task.sample(t.model, "a ", 30, temperature=0.0, seed=3)  # 0: argmax
 
 
 def test_grad_accumulation_equals_one_big_step(tmp_path):

@@ -76,6 +76,15 @@ def test_prime_outside_the_vocabulary(tmp_path, text_file):
     _fails_cleanly(out, "--prime", "not in the vocabulary", "'Q'", "'Z'")
     ok = rnnlab("sample", str(run), "--prime", "the ", "--length", "20", "--temperature", "0.5")
     assert ok.returncode == 0 and ok.stdout.startswith("the ") and len(ok.stdout.rstrip("\n")) == 24
+    # A trained run samples without its training text (the vocabulary lives in the run).
+    text_file.rename(text_file.with_suffix(".gone"))
+    greedy = [
+        rnnlab("sample", str(run), "--prime", "the ", "--temperature", "0", "--seed", s)
+        for s in ("1", "2")
+    ]
+    assert greedy[0].returncode == 0, greedy[0].stderr
+    assert greedy[0].stdout == greedy[1].stdout  # temperature 0 is greedy: no randomness left
+    _fails_cleanly(rnnlab("sample", str(run), "--temperature", "-1"), "--temperature", ">= 0")
 
 
 def test_run_that_does_not_exist(tmp_path):

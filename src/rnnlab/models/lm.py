@@ -95,20 +95,25 @@ class LanguageModel(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Feed ``prime: (P,)`` ids, then draw ``length`` ids from softmax(logits / temperature),
-        restricted to the ``top_k`` most likely when ``top_k > 0``. Returns ``(length,)``."""
-        if temperature <= 0:
-            raise ValueError("temperature must be > 0")
+        restricted to the ``top_k`` most likely when ``top_k > 0``; ``temperature = 0`` takes
+        the most likely id every step (greedy, the limit of a vanishing temperature).
+        Returns ``(length,)``."""
+        if temperature < 0:
+            raise ValueError("temperature must be >= 0")
         was_training = self.training
         self.eval()
         logits, _, hidden = self(prime.view(-1, 1))
         last = logits[-1, 0]
         out = []
         for _ in range(length):
-            z = last / temperature
-            if top_k > 0:
-                kth = torch.topk(z, min(top_k, z.numel())).values[-1]
-                z = z.masked_fill(z < kth, float("-inf"))
-            nxt = torch.multinomial(F.softmax(z, dim=-1), 1, generator=generator)
+            if temperature == 0:
+                nxt = last.argmax().view(1)
+            else:
+                z = last / temperature
+                if top_k > 0:
+                    kth = torch.topk(z, min(top_k, z.numel())).values[-1]
+                    z = z.masked_fill(z < kth, float("-inf"))
+                nxt = torch.multinomial(F.softmax(z, dim=-1), 1, generator=generator)
             out.append(nxt)
             logits, _, hidden = self(nxt.view(1, 1), hidden)
             last = logits[-1, 0]

@@ -72,30 +72,49 @@ class LanguageModelTask(Task):
     carries_state = True
 
     def prepare(self, state: dict | None = None) -> None:
+        """Build the vocabulary from the training text, or take it from ``state`` (a trained
+        run). The text itself is read only when something needs it (:attr:`symbols`,
+        :attr:`ids`), so sampling from a trained run does not need the data set."""
         from rnnlab.data.vocab import Vocab
 
         d = self.cfg.data
         level = DATASETS[d.dataset][0] or d.level
         self.level = level
         self.splits = ("valid", "test") if DATASETS[d.dataset][1] else ("valid",)
-        self.symbols = {split: self._load(split) for split in ("train", *self.splits)}
+        self._symbols: dict[str, list[str]] | None = None
+        self._ids: dict[str, torch.Tensor] | None = None
         if state and "vocab" in state:
             self.vocab = Vocab.from_json(state["vocab"])
-        else:
-            seen = set(self.symbols["train"])
-            unseen = any(set(self.symbols[s]) - seen for s in self.splits)
-            # PTB spells <unk> in its text; elsewhere add it only where it is needed.
-            needs_unk = (level == "word" and d.min_freq > 1) or unseen
-            specials = ["<unk>"] if needs_unk and "<unk>" not in seen else []
-            self.vocab = Vocab.build(self.symbols["train"], specials=specials, min_freq=d.min_freq)
-        self.ids = {}
-        for split, syms in self.symbols.items():
-            if not syms:
-                raise UserError(f"the {split} split of {d.dataset!r} is empty")
-            try:
-                self.ids[split] = torch.tensor(self.vocab.encode(syms), dtype=torch.long)
-            except ValueError as e:
-                raise UserError(f"{d.dataset} {split}: {e}") from None
+            return
+        seen = set(self.symbols["train"])
+        unseen = any(set(self.symbols[s]) - seen for s in self.splits)
+        # PTB spells <unk> in its text; elsewhere add it only where it is needed.
+        needs_unk = (level == "word" and d.min_freq > 1) or unseen
+        specials = ["<unk>"] if needs_unk and "<unk>" not in seen else []
+        self.vocab = Vocab.build(self.symbols["train"], specials=specials, min_freq=d.min_freq)
+        _ = self.ids  # encode now: a fresh run reports a bad text before it trains
+
+    @property
+    def symbols(self) -> dict[str, list[str]]:
+        """split -> the text as a list of symbols (characters or words), read on first use."""
+        if self._symbols is None:
+            self._symbols = {split: self._load(split) for split in ("train", *self.splits)}
+        return self._symbols
+
+    @property
+    def ids(self) -> dict[str, torch.Tensor]:
+        """split -> ``(N,)`` token ids of the whole split, encoded on first use."""
+        if self._ids is None:
+            ids = {}
+            for split, syms in self.symbols.items():
+                if not syms:
+                    raise UserError(f"the {split} split of {self.cfg.data.dataset!r} is empty")
+                try:
+                    ids[split] = torch.tensor(self.vocab.encode(syms), dtype=torch.long)
+                except ValueError as e:
+                    raise UserError(f"{self.cfg.data.dataset} {split}: {e}") from None
+            self._ids = ids
+        return self._ids
 
     def _load(self, split: str) -> list[str]:
         from rnnlab.data import text

@@ -65,7 +65,7 @@ def add_parser(subparsers) -> None:
         "--prime", default="", help="text to start from (characters or words in the vocabulary)"
     )
     p.add_argument("--length", type=int, default=200, help="tokens to generate")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (> 0)")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (0: always the most likely token)")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
@@ -207,8 +207,8 @@ def cmd_sample(args) -> int:
     run, cfg, task, model = load_trained(args.run, args.checkpoint)
     if not hasattr(task, "sample"):
         raise UserError(f"task {cfg.task!r} does not generate text")
-    if args.temperature <= 0:
-        raise UserError("--temperature must be > 0")
+    if args.temperature < 0:
+        raise UserError("--temperature must be >= 0 (0: always the most likely token)")
     if args.length < 0:
         raise UserError("--length must be >= 0")
     with torch.no_grad():
