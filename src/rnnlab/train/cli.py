@@ -65,7 +65,12 @@ def add_parser(subparsers) -> None:
         "--prime", default="", help="text to start from (characters or words in the vocabulary)"
     )
     p.add_argument("--length", type=int, default=200, help="tokens to generate")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (0: always the most likely token)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="softmax temperature (0: always the most likely token)",
+    )
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
