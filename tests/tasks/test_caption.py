@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,12 @@ def test_karpathy_layout_trains_and_scores_against_every_reference(tmp_path):
     assert "<unk>" in trainer.task.vocab and len(trainer.task.vocab) < 4 + 17
     refs = trainer.task.data["test"].refs
     assert all(len(r) == 2 for r in refs)
+    # A trained run captions an image without its data set (vocabulary and limits are saved).
+    image = tmp_path / "one.png"
+    shutil.copy(next((tmp_path / "set/images").iterdir()), image)
+    shutil.move(tmp_path / "set", tmp_path / "gone")
+    assert caption_cli(trainer.run.path, image, "--out", tmp_path / "o.png") == 0
+    assert (tmp_path / "o.png").is_file()
 
 
 def test_bad_data_config_is_a_config_error():

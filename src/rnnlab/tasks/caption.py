@@ -261,19 +261,34 @@ class CaptionTask(Task):
     splits = ("valid", "test")
 
     def prepare(self, state: dict | None = None) -> None:
+        """Build the vocabulary from the training captions, or take it from ``state`` (a trained
+        run). The images are read (or generated) only when something needs them
+        (:attr:`data`), so captioning an image with a trained run does not need the data set."""
         from rnnlab.data.vocab import Vocab
 
         d = self.cfg.data
-        self.data = {s: self._load(s) for s in ("train", "valid", "test")}
+        self._data: dict[str, CaptionSplit] | None = None
+        self._cells: dict = {}
         if state and "vocab" in state:
             self.vocab = Vocab.from_json(state["vocab"])
         else:
             words = (w for caps in self.data["train"].refs for c in caps for w in c)
             self.vocab = Vocab.build(words, specials=SPECIALS, min_freq=d.min_freq, sep=" ")
         self.pad_id = self.vocab.index("<pad>")
-        longest = max(len(c) for caps in self.data["train"].refs for c in caps)
-        self.max_decode_len = d.max_decode_len or longest + 2
-        self._cells: dict = {}
+        if d.max_decode_len:
+            self.max_decode_len = d.max_decode_len
+        elif state and "max_decode_len" in state:
+            self.max_decode_len = int(state["max_decode_len"])
+        else:  # a fresh run, or one saved before the limit was kept in its state
+            longest = max(len(c) for caps in self.data["train"].refs for c in caps)
+            self.max_decode_len = longest + 2
+
+    @property
+    def data(self) -> dict[str, CaptionSplit]:
+        """split -> its images and reference captions, loaded on first use."""
+        if self._data is None:
+            self._data = {s: self._load(s) for s in ("train", "valid", "test")}
+        return self._data
 
     def _load(self, split: str) -> CaptionSplit:
         d = self.cfg.data
@@ -292,7 +307,11 @@ class CaptionTask(Task):
         return CaptionSplit(source, [im.captions for im in items])
 
     def state(self) -> dict:
-        return {"vocab": self.vocab.to_json(), "dataset": self.cfg.data.dataset}
+        return {
+            "vocab": self.vocab.to_json(),
+            "dataset": self.cfg.data.dataset,
+            "max_decode_len": self.max_decode_len,
+        }
 
     def build_model(self) -> Captioner:
         v = self.vocab
