@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from rnnlab.errors import UserError
+from rnnlab.experiments.unfinished import progress
 
 DESCRIPTION = (
     "train the language-model configs (PTB, Tiny Shakespeare) and write their results table"
@@ -106,21 +107,6 @@ def command(name: str) -> str:
     base, sets = VARIANTS.get(name, (name, []))
     return " ".join(
         ["rnnlab train lm --config", f"configs/lm/{base}.toml", *(f"--set {s}" for s in sets)]
-    )
-
-
-def progress(run) -> str:
-    """What an unfinished run has done so far: epochs and its best validation number."""
-    valid = [m for m in run.metrics() if m.get("split") == "valid" and m.get("step", 0) > 0]
-    if not valid:
-        return "started, no evaluation yet"
-    key = "bpc" if "bpc" in valid[-1] else "ppl"
-    best = min(valid, key=lambda m: m[key])
-    # ``epoch`` in metrics.jsonl counts from 0: the evaluation at the end of the first epoch has 0
-    return (
-        f"unfinished: last evaluated at step {valid[-1]['step']} (epoch {valid[-1]['epoch'] + 1}); "
-        f"best valid so far {best[key]:.2f} {key} (epoch {best['epoch'] + 1}); "
-        "resume with `--continue`"
     )
 
 

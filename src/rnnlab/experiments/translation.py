@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.experiments.unfinished import progress
+
 DESCRIPTION = (
     "Multi30k de->en: attention none vs Bahdanau vs Luong, greedy vs beam, BLEU by source length, "
     "heatmaps (writes docs/results/translation.md)"
@@ -81,7 +83,7 @@ def run(args) -> int:
         from rnnlab.errors import UserError
 
         raise UserError(f"unknown rows {unknown}; valid: {', '.join(ROWS)}")
-    results = {}
+    results, unfinished = {}, {}
     for name in names:
         cfg = load_run_config(CONFIG_DIR / f"{name}.toml")
         found = _latest_run(cfg, root)
@@ -95,13 +97,15 @@ def run(args) -> int:
             results[name] = measure(found, args.beam, alphas)
         else:
             results[name] = None
+            if found is not None:
+                unfinished[name] = found
     figures = Path(args.figures)
     extras = {
         "by_length": by_length_figure(results, figures),
         "heatmaps": heatmaps(results, figures),
         "decoder": time_decoder_cells(),
     }
-    text = render(results, extras, args)
+    text = render(results, extras, args, unfinished)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
@@ -254,7 +258,7 @@ def _alphas(results: dict) -> list[float]:
     return list(first["valid_alpha"]) if first else []
 
 
-def render(results: dict, extras: dict, args) -> str:
+def render(results: dict, extras: dict, args, unfinished: dict | None = None) -> str:
     beam = args.beam
     m30k = [r for n, r in results.items() if r is not None and n.startswith("multi30k")]
     first = m30k[0] if m30k else None
@@ -299,7 +303,11 @@ def render(results: dict, extras: dict, args) -> str:
         r = results[name]
         train = f"`rnnlab train translate --config configs/translate/{name}.toml`"
         if r is None:
-            L.append(f"| {name} | {what} | | | | | | not run yet | | | | {train} |")
+            state = "not run yet"
+            if unfinished and name in unfinished:
+                resume = f"resume with `{train[1:-1]} --continue`"
+                state = progress(unfinished[name], key="bleu", resume=resume)
+            L.append(f"| {name} | {what} | | | | | | {state} | | | | {train} |")
             continue
         f = r["final"]
         g, b = r["beam1"], r[f"beam{beam}"]
