@@ -91,8 +91,10 @@ def run(args) -> int:
             trainer = Trainer.resume(found.path) if found else Trainer.start(cfg, root=root)
             trainer.fit()
             found = trainer.run
-        if found is not None and (found.path / "final.json").is_file():
-            print(f"measuring {found}", flush=True)
+        finished = found is not None and (found.path / "final.json").is_file()
+        if finished or (found is not None and found.checkpoints.exists("best")):
+            # an unfinished run is measured at its best checkpoint so far, and labelled so
+            print(f"measuring {found}" + ("" if finished else " (unfinished)"), flush=True)
             alphas = [float(a) for a in args.alphas.split(",")]
             results[name] = measure(found, args.beam, alphas)
         else:
@@ -120,7 +122,9 @@ def measure(run_dir, beam: int, alphas: list[float]) -> dict:
     from rnnlab.train.cli import load_trained
 
     run, cfg, task, model = load_trained(run_dir.path)
-    final = run.read_json("final.json")
+    final = run.read_json("final.json") if (run.path / "final.json").is_file() else None
+    if final is None:
+        final = interim_final(run, task, model)
     refs = [t for _, t in task.raw["test"]]
     out = {"run": run, "cfg": cfg, "task": task, "model": model, "final": final}
     out["params"] = model.num_parameters()
@@ -143,6 +147,22 @@ def measure(run_dir, beam: int, alphas: list[float]) -> dict:
     valid = [r for r in run.metrics() if r.get("split") == "valid" and "bleu" in r]
     out["valid_curve"] = [(r["epoch"], r["bleu"], r["loss"]) for r in valid]
     return out
+
+
+def interim_final(run, task, model) -> dict:
+    """What ``final.json`` would hold for an unfinished run, at its best checkpoint so far:
+    that evaluation's epoch, time and valid perplexity, and the test perplexity measured now."""
+    step = run.checkpoints.load("best")[1]["step"]
+    at = [m for m in run.metrics() if m.get("split") == "valid" and m.get("step") == step][-1]
+    with torch.no_grad():
+        test = task.evaluate(model, "test")
+    return {
+        "epochs": at["epoch"] + 1,
+        "train_seconds": at["time"],
+        "valid": {"ppl": at["ppl"]},
+        "test": {"ppl": test["ppl"]},
+        "unfinished": True,
+    }
 
 
 def bucket_of(n: int) -> int:
@@ -316,6 +336,11 @@ def render(results: dict, extras: dict, args, unfinished: dict | None = None) ->
             f"{train}; `rnnlab translate {run_path} --split test --beam 1`; "
             f"`... --beam {beam} --length-penalty {r['alpha']:g}`"
         )
+        if f.get("unfinished"):
+            what += (
+                f" — **unfinished run**, measured at its best checkpoint so far (epoch"
+                f" {f['epochs']}); resume with `{train[1:-1]} --continue`"
+            )
         L.append(
             f"| {name} | {what} | {r['params'] / 1e6:.2f} M | {f['epochs']} | "
             f"{_duration(f['train_seconds'])} | {f['valid']['ppl']:.2f} | {f['test']['ppl']:.2f} | "
