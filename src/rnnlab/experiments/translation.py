@@ -12,6 +12,7 @@ Without ``--report-only`` missing runs are trained (or continued) first: hours o
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from pathlib import Path
@@ -152,7 +153,8 @@ def measure(run_dir, beam: int, alphas: list[float]) -> dict:
 def interim_final(run, task, model) -> dict:
     """What ``final.json`` would hold for an unfinished run, at its best checkpoint so far:
     that evaluation's epoch, time and valid perplexity, and the test perplexity measured now."""
-    step = run.checkpoints.load("best")[1]["step"]
+    # the pointer names the step; load_trained has already read (and verified) the tensors
+    step = json.loads(run.checkpoints.pointer("best").read_text())["step"]
     at = [m for m in run.metrics() if m.get("split") == "valid" and m.get("step") == step][-1]
     with torch.no_grad():
         test = task.evaluate(model, "test")
