@@ -40,3 +40,13 @@ def test_an_unfinished_run_is_measured_at_its_best_checkpoint(tmp_path):
     text = translation.render({"toy": part}, extras, args)
     row = next(line for line in text.splitlines() if line.startswith("| toy |"))
     assert "**unfinished run**" in row and f"(epoch {f['epochs']})" in row and "--continue" in row
+
+
+def test_length_reading_states_the_share_of_bleu_kept_on_long_sentences():
+    bl = {"labels": ["1-8", "22+"], "table": {"a": [40.0, 30.0], "b": [20.0, 5.0], "c": [0.0, 0.0]}}
+    (line, blank) = translation.length_reading(bl)
+    assert line == (
+        "From each model's best bucket to the longest sentences (22+ tokens): "
+        "a 40.0 -> 30.0 (75% kept); b 20.0 -> 5.0 (25% kept)."
+    )
+    assert blank == ""

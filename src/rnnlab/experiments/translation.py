@@ -210,6 +210,25 @@ def by_length_figure(results: dict, figures: Path):
     return {"table": table, "counts": [len(g) for g in groups], "labels": labels, "path": path}
 
 
+def length_reading(bl: dict) -> list[str]:
+    """One generated sentence per model: how much BLEU it keeps from its best length bucket to
+    the longest sentences (the sources' argument for attention, read off the table)."""
+    parts = []
+    for name, ys in bl["table"].items():
+        best = max(ys)
+        if best > 0:
+            parts.append(f"{name} {best:.1f} -> {ys[-1]:.1f} ({100 * ys[-1] / best:.0f}% kept)")
+    if not parts:
+        return []
+    longest = bl["labels"][-1]
+    return [
+        f"From each model's best bucket to the longest sentences ({longest} tokens): "
+        + "; ".join(parts)
+        + ".",
+        "",
+    ]
+
+
 def heatmaps(results: dict, figures: Path) -> list:
     """Alignment heatmaps: the toy model on one toy sentence (the reversal is an anti-diagonal);
     the best Multi30k attention model on the README sentence and two test sentences."""
@@ -404,6 +423,7 @@ def render(results: dict, extras: dict, args, unfinished: dict | None = None) ->
         for name, ys in bl["table"].items():
             L.append(f"| {name} | " + " | ".join(f"{y:.2f}" for y in ys) + " |")
         L += ["", f"![BLEU by source length](figures/{bl['path'].name})", ""]
+        L += length_reading(bl)
     if extras["heatmaps"]:
         L += [
             "## Alignment heatmaps",
