@@ -27,7 +27,7 @@ DEMO_CONFIG = {
     },
     "train": {
         "epochs": 50,
-        "max_minutes": 2.0,
+        "max_minutes": 1.75,
         "batch_size": 32,
         "optimizer": "adam",
         "lr": 3e-3,
@@ -38,7 +38,10 @@ DEMO_CONFIG = {
 }
 
 
-def run_demo(engine: str = "torch", minutes: float = 2.0, root=None) -> int:
+def run_demo(engine: str = "torch", minutes: float | None = None, root=None) -> int:
+    """Train the demo model for ``minutes`` (default: :data:`DEMO_CONFIG`'s budget), print samples."""
+    if minutes is None:
+        minutes = DEMO_CONFIG["train"]["max_minutes"]
     if engine == "reference":
         return _reference_demo(minutes)
     from rnnlab.report.html import write_report

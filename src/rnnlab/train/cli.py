@@ -98,7 +98,11 @@ def add_parser(subparsers) -> None:
         default="torch",
         help="torch (default) or the NumPy reference engine with hand-written BPTT",
     )
-    p.add_argument("--minutes", type=float, default=2.0, help="training budget (default 2)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="training budget (default 1.75: with start-up and sampling, `make demo` ends within 2 minutes)",
+    )
     p.add_argument("--runs-dir", help="where the run goes (default $RNNLAB_RUNS or ./runs)")
     p.set_defaults(func=cmd_demo)
 
