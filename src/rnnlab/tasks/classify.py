@@ -227,7 +227,7 @@ class ClassifyTask(Task):
         return len(batch[2])
 
     @torch.no_grad()
-    def predict(self, model, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def predict_split(self, model, split: str) -> tuple[np.ndarray, np.ndarray]:
         """``(logits: (N, C), labels: (N,))`` over a whole split, in the split's order."""
         _, lengths, labels = self.examples[split]
         B = self.cfg.train.eval_batch_size or self.cfg.train.batch_size
@@ -242,7 +242,7 @@ class ClassifyTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model, split: str) -> dict[str, float]:
-        logits, labels = self.predict(model, split)
+        logits, labels = self.predict_split(model, split)
         logits_t, labels_t = torch.from_numpy(logits), torch.from_numpy(labels)
         return {
             "loss": float(F.cross_entropy(logits_t, labels_t)),
@@ -258,7 +258,7 @@ class ClassifyTask(Task):
         return math.log(C), f"uniform prediction over C = {C} classes gives ln C"
 
     def report_sections(self, model, run):
-        logits, labels = self.predict(model, "valid")
+        logits, labels = self.predict_split(model, "valid")
         pred = logits.argmax(-1)
         C = self.num_classes
         confusion = np.zeros((C, C), dtype=np.int64)

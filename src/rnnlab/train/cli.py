@@ -48,9 +48,15 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
         help="evaluate a run's best checkpoint on a split",
-        description="Evaluate the best (or last) checkpoint of RUN.",
+        description="Evaluate the best (or last) checkpoint of RUN. Given several runs of a "
+        "classification task, also evaluate their ensemble (the mean of the members' class "
+        "probabilities).",
     )
-    p.add_argument("run", help="run directory (or a unique suffix of its name)")
+    p.add_argument(
+        "run",
+        nargs="+",
+        help="run directory (or a unique suffix of its name); several: an ensemble",
+    )
     p.add_argument("--split", default="test", help="valid or test (default test)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_eval)
@@ -198,7 +204,9 @@ def cmd_eval(args) -> int:
     import torch
     from rich.console import Console
 
-    run, cfg, task, model = load_trained(args.run, args.checkpoint)
+    if len(args.run) > 1:
+        return _eval_ensemble(args)
+    run, cfg, task, model = load_trained(args.run[0], args.checkpoint)
     if args.split not in task.splits:
         raise UserError(
             f"split {args.split!r} is not available for this task; valid: {', '.join(task.splits)}"
@@ -207,6 +215,22 @@ def cmd_eval(args) -> int:
         metrics = task.evaluate(model, args.split)
     Console().print(f"{run} [{args.checkpoint}] {args.split}: {task.headline(metrics)}")
     Console().print({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()})
+    return 0
+
+
+def _eval_ensemble(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rnnlab.train.ensemble import evaluate_runs
+
+    rows = evaluate_runs(args.run, args.split, args.checkpoint)
+    table = Table(title=f"{args.split} split, {args.checkpoint} checkpoints")
+    for col in ("run", "loss", "acc"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for name, m in rows:
+        table.add_row(name, f"{m['loss']:.4f}", f"{m['acc']:.4f}")
+    Console().print(table)
     return 0
 
 
