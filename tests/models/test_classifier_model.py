@@ -101,3 +101,29 @@ def test_tagger_ignores_padding():
     out = m(x, L)  # (T, B, C)
     alone = m(x[:4, 1:2])
     torch.testing.assert_close(out[:4, 1:2], alone, atol=1e-6, rtol=1e-5)
+
+
+def test_subword_embedding_is_word_plus_mean_of_ngrams_and_places_unseen_words():
+    from rnnlab.data.subwords import char_ngrams, ngram_table, ngram_vocabulary
+    from rnnlab.models.subword_embedding import WordSubwordEmbedding
+
+    torch.manual_seed(0)
+    vocab = ["<pad>", "<unk>", "fun", "film"]
+    extra = ["unfun"]  # outside the vocabulary: id 4
+    index = ngram_vocabulary(["fun", "film"], min_types=1)
+    table = ngram_table(vocab + extra, index, no_ngrams=[0, 1])
+    emb = WordSubwordEmbedding(4, 6, table, len(index), pad_id=0, unk_id=1)
+    x = torch.tensor([[2, 4], [0, 1]])  # (T=2, B=2)
+    out = emb(x)
+    assert out.shape == (2, 2, 6)
+    W, G = emb.words.weight, emb.ngrams.weight
+    fun = [index[g] for g in char_ngrams("fun")]
+    torch.testing.assert_close(out[0, 0], W[2] + G[fun].mean(0))
+    known = [index[g] for g in char_ngrams("unfun") if g in index]
+    torch.testing.assert_close(out[0, 1], W[1] + G[known].mean(0))  # <unk>'s word vector
+    torch.testing.assert_close(out[1, 0], torch.zeros(6))  # padding: zero word, empty bag
+    torch.testing.assert_close(out[1, 1], W[1])  # <unk> (word dropout) has no n-grams
+    out.sum().backward()
+    assert G.grad[known].abs().sum() > 0 and W.grad[0].abs().sum() == 0
+    with pytest.raises(ValueError, match="token ids"):
+        emb(torch.tensor([[5]]))

@@ -220,3 +220,42 @@ def test_sst2_loads_with_its_published_sizes(real_data_dir, monkeypatch):
     assert len(task.vocab) > 10000
     # the dev set is nearly balanced (444 positive of 872)
     assert int(task.examples["valid"][2].sum()) == 444
+
+
+def _suffixed_dev(folder: Path) -> Path:
+    """The toy set, but every dev sentence's sentiment word wears a suffix training never saw
+    ("good" -> "goodly"): only its character n-grams can tell the class."""
+    dev = folder / "dev.tsv"
+    rows = dev.read_text().splitlines()
+    out = [rows[0]]
+    for row in rows[1:]:
+        words = [w + "ly" if w in POS + NEG else w for w in row.split("\t")[0].split()]
+        out.append(" ".join(words) + "\t" + row.split("\t")[1])
+    dev.write_text("\n".join(out) + "\n")
+    return folder
+
+
+def test_subwords_classify_words_never_seen_in_training_and_survive_a_reload(tmp_path):
+    from rnnlab.train.cli import load_trained
+
+    folder = _suffixed_dev(write_toy_tsv(tmp_path / "d", n_train=400, n_dev=100))
+    accs = {}
+    for subwords in (False, True):
+        raw = toy_raw(folder, epochs=6)
+        raw["data"].update(subwords=subwords, subword_min_types=1, word_dropout=0.3)
+        raw["name"] = f"toy-sub{int(subwords)}"
+        trainer = Trainer.start(build_run_config(raw), root=tmp_path / "runs", quiet=True)
+        accs[subwords] = trainer.fit()["valid"]["acc"]
+    # without n-grams every dev sentiment word is <unk>: chance; with them, learned
+    assert accs[False] < 0.65 and accs[True] > 0.9, accs
+    task = trainer.task
+    V = len(task.vocab)
+    assert "goodly" in task.state()["extra_types"]
+    assert max(max(ids) for ids in task.examples["valid"][0]) >= V  # outside-vocabulary ids
+    try:
+        _, _, again, model = load_trained(str(trainer.run.path))
+        np.testing.assert_array_equal(again.subwords[0], task.subwords[0])
+        z, _ = again.predict_split(model, "valid")
+        assert again.evaluate(model, "valid")["acc"] == pytest.approx(accs[True])
+    finally:
+        torch.set_grad_enabled(True)  # load_trained turns it off for the process

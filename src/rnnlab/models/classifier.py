@@ -69,6 +69,8 @@ class SequenceEncoder(nn.Module):
         vocab_size: V for token inputs, or None for feature inputs.
         input_size: D for feature inputs (ignored with ``vocab_size``).
         pad_id: the padding id of token inputs (its embedding stays zero), or None.
+        subwords: for token inputs, ``(table, num_ngrams, unk_id)`` to add character n-gram
+            embeddings (:class:`rnnlab.models.subword_embedding.WordSubwordEmbedding`), or None.
     """
 
     def __init__(
@@ -77,12 +79,21 @@ class SequenceEncoder(nn.Module):
         vocab_size: int | None = None,
         input_size: int | None = None,
         pad_id: int | None = None,
+        subwords: tuple | None = None,
     ):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
             raise ValueError("give exactly one of vocab_size (token inputs) or input_size")
         self.cfg = cfg
-        if vocab_size is not None:
+        if vocab_size is not None and subwords is not None:
+            from rnnlab.models.subword_embedding import WordSubwordEmbedding
+
+            table, num_ngrams, unk_id = subwords
+            self.embedding = WordSubwordEmbedding(
+                vocab_size, cfg.embed_size, table, num_ngrams, pad_id, unk_id
+            )
+            rnn_input = cfg.embed_size
+        elif vocab_size is not None:
             self.embedding = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
             rnn_input = cfg.embed_size
         else:
@@ -149,6 +160,7 @@ class SequenceClassifier(nn.Module):
         vocab_size: V for token inputs (``x: (T, B)`` ids), or None.
         input_size: D for feature inputs (``x: (T, B, D)``), or None.
         pad_id: padding id of token inputs (None: no padding token).
+        subwords: character n-gram embeddings for token inputs (see :class:`SequenceEncoder`).
 
     Example:
         >>> m = SequenceClassifier(ClassifierConfig(hidden_size=8), 3, input_size=2)
@@ -163,10 +175,11 @@ class SequenceClassifier(nn.Module):
         vocab_size: int | None = None,
         input_size: int | None = None,
         pad_id: int | None = None,
+        subwords: tuple | None = None,
     ):
         super().__init__()
         self.cfg = cfg
-        self.encoder = SequenceEncoder(cfg, vocab_size, input_size, pad_id)
+        self.encoder = SequenceEncoder(cfg, vocab_size, input_size, pad_id, subwords)
         self.head = nn.Linear(self.encoder.output_size, num_outputs)
 
     def pool(self, out: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor | None):
