@@ -252,6 +252,12 @@ def test_subwords_classify_words_never_seen_in_training_and_survive_a_reload(tmp
     V = len(task.vocab)
     assert "goodly" in task.state()["extra_types"]
     assert max(max(ids) for ids in task.examples["valid"][0]) >= V  # outside-vocabulary ids
+    sentence = task.decode(task.examples["valid"][0][1])
+    assert "ly" in sentence and "<unk>" not in sentence  # unseen words keep their spelling
+    from rnnlab.report.html import write_report
+
+    report = write_report(trainer.run, model=trainer.model, task=task).read_text()
+    assert task.decode(task.examples["valid"][0][0]) in report  # the dev examples' table
     try:
         _, _, again, model = load_trained(str(trainer.run.path))
         np.testing.assert_array_equal(again.subwords[0], task.subwords[0])

@@ -314,6 +314,12 @@ class ClassifyTask(Task):
         C = self.num_classes
         return math.log(C), f"uniform prediction over C = {C} classes gives ln C"
 
+    def decode(self, ids) -> str:
+        """The sentence of token ids; a word outside the vocabulary (subwords) by its spelling."""
+        V = len(self.vocab)
+        extra = getattr(self, "_subword_state", {}).get("extra_types", [])
+        return " ".join(self.vocab.itos[i] if i < V else extra[i - V] for i in map(int, ids))
+
     def report_sections(self, model, run):
         logits, labels = self.predict_split(model, "valid")
         pred = logits.argmax(-1)
@@ -328,7 +334,7 @@ class ClassifyTask(Task):
         ids = self.examples["valid"][0]
         rows = "".join(
             f"<tr><td>{labels[i]}</td><td>{pred[i]}</td>"
-            f"<td>{html.escape(self.vocab.decode(ids[i]))}</td></tr>"
+            f"<td>{html.escape(self.decode(ids[i]))}</td></tr>"
             for i in range(min(8, len(ids)))
         )
         return [
