@@ -114,7 +114,8 @@ class ClassifyDataConfig:
         max_len: cut sentences to this many tokens (0: never).
         bucket: batch sentences of similar length together (less padding, same results per
             sentence; see the module docstring).
-        word_dropout: probability of replacing each training token by ``<unk>`` (0: never).
+        word_dropout: probability of replacing each training token by ``<unk>`` (0: never; with
+            subwords the token keeps its n-grams and loses only its own vector).
         subwords: add character n-gram embeddings to the word embeddings (see the module
             docstring); words outside the vocabulary then keep their n-grams.
         subword_min_types: keep the n-grams shared by at least this many training word types.
