@@ -187,7 +187,7 @@ class ClassifyTask(Task):
             outside = (tok for rs in rows.values() for toks, _ in rs for tok in toks)
             extra = list(dict.fromkeys(t for t in outside if t not in self.vocab))
         V = len(self.vocab)
-        types = self.vocab.decode(range(V), as_list=True) + extra
+        types = self.vocab.itos + extra
         index = {g: i + 1 for i, g in enumerate(ngrams)}
         special = (self.vocab.index(PAD), self.vocab.index(UNK))
         table = ngram_table(types, index, special)
@@ -197,11 +197,11 @@ class ClassifyTask(Task):
         table = np.concatenate([table, table[:V]])
         self.subwords = (table, len(ngrams), special[1])
         self._subword_state = {"ngrams": ngrams, "extra_types": extra}
-        type_id = {t: V + i for i, t in enumerate(extra)}
+        type_id = {**{t: V + i for i, t in enumerate(extra)}, **self.vocab.stoi}
         unk = special[1]
 
         def encode(toks: list[str]) -> list[int]:
-            return [self.vocab.index(t) if t in self.vocab else type_id.get(t, unk) for t in toks]
+            return [type_id.get(t, unk) for t in toks]
 
         return encode
 
