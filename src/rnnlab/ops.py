@@ -56,14 +56,14 @@ class NumpyOps:
     where = staticmethod(np.where)
 
     @staticmethod
-    def sigmoid_backward(grad, s):
+    def sigmoid_backward(grad, s, out=None):
         """``grad * s * (1 - s)``: the gradient through ``s = sigmoid(a)``, given ``s``."""
-        return grad * (s - s * s)
+        return np.multiply(grad, s - s * s, out=out)
 
     @staticmethod
-    def tanh_backward(grad, y):
+    def tanh_backward(grad, y, out=None):
         """``grad * (1 - y^2)``: the gradient through ``y = tanh(a)``, given ``y``."""
-        return grad * (1.0 - y * y)
+        return np.multiply(grad, 1.0 - y * y, out=out)
 
     @staticmethod
     def addcmul_(a, b, c):
@@ -186,9 +186,20 @@ class _TorchOps:
         self.where = torch.where
         self.relu = torch.relu
         self.stack = torch.stack
+        self.tanh = torch.tanh
         # ATen's fused activation-backward kernels: one pass instead of three elementwise ops.
-        self.sigmoid_backward = torch.ops.aten.sigmoid_backward
-        self.tanh_backward = torch.ops.aten.tanh_backward
+        self._sigmoid_backward = torch.ops.aten.sigmoid_backward
+        self._tanh_backward = torch.ops.aten.tanh_backward
+
+    def sigmoid_backward(self, grad, s, out=None):
+        if out is None:
+            return self._sigmoid_backward(grad, s)
+        return self._sigmoid_backward.grad_input(grad, s, grad_input=out)
+
+    def tanh_backward(self, grad, y, out=None):
+        if out is None:
+            return self._tanh_backward(grad, y)
+        return self._tanh_backward.grad_input(grad, y, grad_input=out)
 
     @staticmethod
     def addcmul_(a, b, c):
@@ -208,17 +219,6 @@ class _TorchOps:
         return self._torch.ops.aten.native_layer_norm_backward(
             dxhat, x, x.shape[-1:], mean, rstd, None, None, [True, False, False]
         )[0]
-
-    def tanh(self, x):
-        """``tanh(x)``. On the CPU it is computed as ``2 sigmoid(2x) - 1`` (an identity, within
-        2 ulp of 1.0 in absolute error), because torch's CPU tanh kernel costs about four times
-        its sigmoid kernel and the fused loop calls it twice per LSTM step."""
-        if x.is_cuda:
-            return self._torch.tanh(x)
-        s = self._torch.sigmoid(x * 2.0)
-        # torch.add makes a new tensor, so the in-place sub_ never touches the sigmoid output
-        # that autograd saved (the autograd engine runs this too).
-        return self._torch.add(s, s).sub_(1.0)
 
     def addmm(self, c, a, b, out=None):
         """``c + a @ b``; ``c`` broadcasts over rows as in ``torch.addmm``."""

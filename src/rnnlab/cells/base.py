@@ -14,7 +14,12 @@ A cell is the *equations* of one recurrent unit, written once over an array name
   to ``h_{t-1}`` where it enters a recurrent matmul. Returns ``(state, cache)``.
 - ``step_backward(xp, P, cache, dstate)``: the hand-derived backward of ``step``. Returns
   ``(dstate_prev, keep)``; ``keep`` holds per-step gradients (``(B, .)``) that the cell wants
-  back, stacked over time, to form its parameter gradients after the loop.
+  back, stacked over time, to form its parameter gradients after the loop. A cell that declares
+  their widths (:meth:`Cell.kept_widths`) is also passed ``keep=``: this step's rows of buffers the
+  loop allocated for the whole sequence, which it fills in place (no per-step concatenation and no
+  stacking after the loop, which cost a copy of every kept gradient).
+- ``loop_params(xp, P)``: ``P`` with whatever the step functions want precomputed once per
+  sequence rather than once per step (e.g. the rows of a peephole matrix).
 - ``param_grads(xp, P, X, aux, trace)``: every parameter gradient and ``dX``, as a few large GEMMs
   and reductions over the whole sequence (``trace`` stacks cache fields and kept gradients over
   time). Returns ``(dP, dX)``.
@@ -150,6 +155,16 @@ class Cell:
     def param_grads(self, xp, P, X, aux, trace):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def kept_widths(self) -> dict[str, int]:
+        """Name -> width of each per-step gradient ``step_backward`` keeps, when it can write
+        them into rows passed as ``keep=`` (see the module docstring). Empty by default: the
+        loop then stacks what ``step_backward`` returns."""
+        return {}
+
+    def loop_params(self, xp, P):
+        """``P`` plus values the step functions use every step, computed once per sequence."""
+        return P
+
     def input_grads(self, xp, P, X, dXG, need_dx=True):
         """Gradients of the input projection: ``(dW_xh, db_xh, dX)`` from ``dXG: (N, Gx)``
         (``dX`` is None when ``need_dx`` is False)."""
@@ -199,13 +214,18 @@ class Trace:
     loop ran; ``trace.kept("da")`` likewise for the per-step gradients ``step_backward`` kept.
     """
 
-    def __init__(self, xp, caches: list, kept: list[dict], need_dx: bool = True):
+    def __init__(
+        self, xp, caches: list, kept: list[dict], need_dx: bool = True, stacked: dict | None = None
+    ):
         self.xp = xp
         #: False when nobody needs the input gradient (the engine then skips that GEMM)
         self.need_dx = need_dx
         self._caches = caches
         self._kept = kept
-        self._memo: dict[tuple[str, str], Any] = {}
+        # Kept gradients the loop wrote straight into (T, B, .) buffers: already stacked.
+        self._memo: dict[tuple[str, str], Any] = {
+            ("kept", k): v for k, v in (stacked or {}).items()
+        }
 
     def cache(self, field: str):
         key = ("cache", field)

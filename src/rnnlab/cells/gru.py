@@ -100,36 +100,47 @@ class GRUCell(Cell):
         h = n + z * (h_prev - n)
         return (h,), GRUCache(hr, h_prev, r, z, n, hg_n, q, rmask)
 
-    def step_backward(self, xp, P, cache, dstate):
+    def kept_widths(self):
+        H = self.hidden_size
+        # after: the gradient of h~ W_hh + b_hh and da_n (dXG is [dHG_r, dHG_z, da_n]);
+        # before: the gradient of the input pre-activations.
+        return {"dhg": 3 * H, "dan": H} if self.reset == "after" else {"dxg": 3 * H}
+
+    def step_backward(self, xp, P, cache, dstate, keep=None):
         (dh,) = dstate
         H = self.hidden_size
         hr, h_prev, r, z, n, hg_n, q, rmask = cache
         W = P["W_hh"]
-        da_n = xp.tanh_backward(dh - dh * z, n)
-        da_z = xp.sigmoid_backward(dh * (h_prev - n), z)
+        if keep is None:
+            keep = {k: xp.empty((dh.shape[0], w), dh) for k, w in self.kept_widths().items()}
         if self.reset == "after":
-            da_r = xp.sigmoid_backward(da_n * hg_n, r)
-            dxg = xp.concat([da_r, da_z, da_n])  # (B, 3H)
-            dhg = xp.concat([da_r, da_z, da_n * r])  # gradient of h~ W_hh + b_hh
+            dhg = keep["dhg"]  # (B, 3H)
+            da_n = xp.tanh_backward(dh - dh * z, n, out=keep["dan"])
+            xp.sigmoid_backward(dh * (h_prev - n), z, out=dhg[:, H : 2 * H])
+            xp.sigmoid_backward(da_n * hg_n, r, out=dhg[:, :H])
+            xp.multiply(da_n, r, out=dhg[:, 2 * H :])
             dhr = xp.matmul(dhg, xp.T(W))
-            keep = {"dxg": dxg, "dhg": dhg}
         else:
+            dxg = keep["dxg"]  # (B, 3H)
+            da_n = xp.tanh_backward(dh - dh * z, n, out=dxg[:, 2 * H :])
+            xp.sigmoid_backward(dh * (h_prev - n), z, out=dxg[:, H : 2 * H])
             dq = xp.matmul(da_n, xp.T(W[:, 2 * H :]))
-            da_r = xp.sigmoid_backward(dq * hr, r)
-            dxg = xp.concat([da_r, da_z, da_n])
+            xp.sigmoid_backward(dq * hr, r, out=dxg[:, :H])
             dhr = dq * r + xp.matmul(dxg[:, : 2 * H], xp.T(W[:, : 2 * H]))
-            keep = {"dxg": dxg}
         if rmask is not None:
             dhr = dhr * rmask
         return (dh * z + dhr,), keep
 
     def param_grads(self, xp, P, X, aux, trace):
         H = self.hidden_size
-        dXG = trace.flat_kept("dxg")  # (N, 3H)
+        if self.reset == "after":
+            dHG = trace.flat_kept("dhg")  # (N, 3H)
+            dXG = xp.concat([dHG[:, : 2 * H], trace.flat_kept("dan")])  # (N, 3H)
+        else:
+            dXG = trace.flat_kept("dxg")  # (N, 3H)
         dW_xh, db_xh, dX = self.input_grads(xp, P, X, dXG, trace.need_dx)
         dP = {"W_xh": dW_xh}
         if self.reset == "after":
-            dHG = trace.flat_kept("dhg")
             dP["W_hh"] = outer_sum(xp, trace.flat_cache("hr"), dHG)
             db_hh = xp.sum0(dHG) if db_xh is not None else None
         else:

@@ -42,9 +42,10 @@ from rnnlab.cells.base import Cell, ParamSpec
 class LSTMCache(NamedTuple):
     hr: object  # h~ = h_{t-1} * rmask, the operand of W_hh          (B, H)
     c_prev: object  # c_{t-1}                                          (B, H)
-    s: object  # sigmoid of the pre-activations, i | f | . | o       (B, 4H)
+    i: object  # input gate                                          (B, H)
+    f: object  # forget gate                                         (B, H)
     g: object  # tanh(a_g)                                           (B, H)
-    o: object  # the output gate (s[:, 3H:] unless peephole)         (B, H)
+    o: object  # output gate                                         (B, H)
     c: object  # c_t                                                 (B, H)
     tc: object  # tanh(c_t)                                          (B, H)
     rmask: object  # recurrent dropout mask or None
@@ -87,45 +88,52 @@ class LSTMCell(Cell):
             return xp.matmul(X, P["W_xh"]), None
         return xp.addmm(P["b_xh"] + P["b_hh"], X, P["W_xh"]), None
 
+    def loop_params(self, xp, P):
+        if self.peephole:
+            # One (H,) view per row, taken once per sequence instead of three times per step.
+            P = {**P, "p_i": P["peephole"][0], "p_f": P["peephole"][1], "p_o": P["peephole"][2]}
+        return P
+
     def step(self, xp, P, xg, state, rmask=None):
         h_prev, c_prev = state
         H = self.hidden_size
         hr = h_prev if rmask is None else h_prev * rmask
         a = xp.addmm(xg, hr, P["W_hh"])  # (B, 4H)
         if self.peephole:
-            p = P["peephole"]
-            xp.addcmul_(a[:, :H], p[0], c_prev)
-            xp.addcmul_(a[:, H : 2 * H], p[1], c_prev)
+            xp.addcmul_(a[:, :H], P["p_i"], c_prev)
+            xp.addcmul_(a[:, H : 2 * H], P["p_f"], c_prev)
         s = xp.sigmoid(a)  # i | f | (unused) | o
         i, f = s[:, :H], s[:, H : 2 * H]
         g = xp.tanh(a[:, 2 * H : 3 * H])
         c = xp.addcmul(f * c_prev, i, g)
         if self.peephole:
-            o = xp.sigmoid(xp.addcmul(a[:, 3 * H :], P["peephole"][2], c))
+            o = xp.sigmoid(xp.addcmul(a[:, 3 * H :], P["p_o"], c))
         else:
             o = s[:, 3 * H :]
         tc = xp.tanh(c)
         h = o * tc
-        return (h, c), LSTMCache(hr, c_prev, s, g, o, c, tc, rmask)
+        return (h, c), LSTMCache(hr, c_prev, i, f, g, o, c, tc, rmask)
 
     # -------------------------------------------------------------- backward
-    def step_backward(self, xp, P, cache, dstate):
+    def kept_widths(self):
+        return {"da": 4 * self.hidden_size}
+
+    def step_backward(self, xp, P, cache, dstate, keep=None):
         dh, dc = dstate
         H = self.hidden_size
-        hr, c_prev, s, g, o, c, tc, rmask = cache
-        i, f = s[:, :H], s[:, H : 2 * H]
-        da_o = xp.sigmoid_backward(dh * tc, o)
+        hr, c_prev, i, f, g, o, c, tc, rmask = cache
+        da = keep["da"] if keep is not None else xp.empty((dh.shape[0], 4 * H), dh)  # (B, 4H)
+        da_i, da_f, da_g, da_o = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H], da[:, 3 * H :]
+        xp.sigmoid_backward(dh * tc, o, out=da_o)
         dc = dc + xp.tanh_backward(dh * o, tc)
         if self.peephole:
-            xp.addcmul_(dc, da_o, P["peephole"][2])
-        da_i = xp.sigmoid_backward(dc * g, i)
-        da_f = xp.sigmoid_backward(dc * c_prev, f)
-        da_g = xp.tanh_backward(dc * i, g)
-        da = xp.concat([da_i, da_f, da_g, da_o])  # (B, 4H)
+            xp.addcmul_(dc, da_o, P["p_o"])
+        xp.sigmoid_backward(dc * g, i, out=da_i)
+        xp.sigmoid_backward(dc * c_prev, f, out=da_f)
+        xp.tanh_backward(dc * i, g, out=da_g)
         dc_prev = dc * f
         if self.peephole:
-            p = P["peephole"]
-            xp.addcmul_(xp.addcmul_(dc_prev, da_i, p[0]), da_f, p[1])
+            xp.addcmul_(xp.addcmul_(dc_prev, da_i, P["p_i"]), da_f, P["p_f"])
         dh_prev = xp.matmul(da, xp.T(P["W_hh"]))
         if rmask is not None:
             dh_prev = dh_prev * rmask

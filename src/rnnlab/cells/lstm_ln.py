@@ -71,15 +71,14 @@ class LayerNormLSTMCell(LSTMCell):
         hhat, stats_h = layer_norm(xp, xp.matmul(hr, P["W_hh"]))
         a = xg + hhat * P["ln_hh_weight"]  # (B, 4H)
         if self.peephole:
-            p = P["peephole"]
-            xp.addcmul_(a[:, :H], p[0], c_prev)
-            xp.addcmul_(a[:, H : 2 * H], p[1], c_prev)
+            xp.addcmul_(a[:, :H], P["p_i"], c_prev)
+            xp.addcmul_(a[:, H : 2 * H], P["p_f"], c_prev)
         s = xp.sigmoid(a)
         i, f = s[:, :H], s[:, H : 2 * H]
         g = xp.tanh(a[:, 2 * H : 3 * H])
         c = xp.addcmul(f * c_prev, i, g)
         if self.peephole:
-            o = xp.sigmoid(xp.addcmul(a[:, 3 * H :], P["peephole"][2], c))
+            o = xp.sigmoid(xp.addcmul(a[:, 3 * H :], P["p_o"], c))
         else:
             o = s[:, 3 * H :]
         chat, stats_c = layer_norm(xp, c)
@@ -88,24 +87,27 @@ class LayerNormLSTMCell(LSTMCell):
         cache = LNLSTMCache(hr, c_prev, s, g, o, c, hhat, stats_h, chat, stats_c, tc, rmask)
         return (h, c), cache
 
+    def kept_widths(self):
+        return {}  # three kept gradients of different widths: stacked after the loop
+
     def step_backward(self, xp, P, cache, dstate):
         dh, dc = dstate
         H = self.hidden_size
         i, f = cache.s[:, :H], cache.s[:, H : 2 * H]
         g, o, c_prev = cache.g, cache.o, cache.c_prev
-        da_o = xp.sigmoid_backward(dh * cache.tc, o)
+        da = xp.empty((dh.shape[0], 4 * H), dh)  # (B, 4H)
+        da_i, da_f, da_g, da_o = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H], da[:, 3 * H :]
+        xp.sigmoid_backward(dh * cache.tc, o, out=da_o)
         dcn = xp.tanh_backward(dh * o, cache.tc)  # gradient of LN(c) * gc + bc
         dc = dc + layer_norm_backward(xp, dcn * P["ln_c_weight"], cache.stats_c)
         if self.peephole:
-            xp.addcmul_(dc, da_o, P["peephole"][2])
-        da_i = xp.sigmoid_backward(dc * g, i)
-        da_f = xp.sigmoid_backward(dc * c_prev, f)
-        da_g = xp.tanh_backward(dc * i, g)
-        da = xp.concat([da_i, da_f, da_g, da_o])
+            xp.addcmul_(dc, da_o, P["p_o"])
+        xp.sigmoid_backward(dc * g, i, out=da_i)
+        xp.sigmoid_backward(dc * c_prev, f, out=da_f)
+        xp.tanh_backward(dc * i, g, out=da_g)
         dc_prev = dc * f
         if self.peephole:
-            p = P["peephole"]
-            xp.addcmul_(xp.addcmul_(dc_prev, da_i, p[0]), da_f, p[1])
+            xp.addcmul_(xp.addcmul_(dc_prev, da_i, P["p_i"]), da_f, P["p_f"])
         dhw = layer_norm_backward(xp, da * P["ln_hh_weight"], cache.stats_h)
         dh_prev = xp.matmul(dhw, xp.T(P["W_hh"]))
         if cache.rmask is not None:

@@ -63,12 +63,16 @@ class RNNCell(Cell):
         h = xp.tanh(a) if self.nonlinearity == "tanh" else xp.relu(a)
         return (h,), RNNCache(hr, h, rmask)
 
-    def step_backward(self, xp, P, cache, dstate):
+    def kept_widths(self):
+        return {"da": self.hidden_size}
+
+    def step_backward(self, xp, P, cache, dstate, keep=None):
         (dh,) = dstate
+        out = keep["da"] if keep is not None else None
         if self.nonlinearity == "tanh":
-            da = xp.tanh_backward(dh, cache.h)
+            da = xp.tanh_backward(dh, cache.h, out=out)
         else:
-            da = dh * xp.relu_grad(cache.h)
+            da = xp.multiply(dh, xp.relu_grad(cache.h), out=out)
         dh_prev = xp.matmul(da, xp.T(P["W_hh"]))
         if cache.rmask is not None:
             dh_prev = dh_prev * cache.rmask

@@ -62,7 +62,7 @@ def layer_forward(
     XG = XG.reshape(T, B, -1)
     # The loop multiplies by W_hh every step: a row-major copy is a faster GEMM operand than the
     # transposed view of weight_hh (the backward pass multiplies by W_hh^T = weight_hh itself).
-    P = {**P, "W_hh": xp.contiguous(P["W_hh"])}
+    P = cell.loop_params(xp, {**P, "W_hh": xp.contiguous(P["W_hh"])})
     xg_rows = xp.unbind(XG)
     mask_rows = xp.unbind(mask) if mask is not None else None
     ys: list = [None] * T
@@ -97,21 +97,32 @@ def layer_backward(xp, cell: Cell, P: dict, tape: Tape, dY, dstate_T: tuple, nee
         steps), for the input ``(T, B, D)`` and for the initial state.
     """
     T, B, D = tape.shape
+    P = cell.loop_params(xp, P)
     dY_rows = xp.unbind(dY)
     mask_rows = xp.unbind(tape.mask) if tape.mask is not None else None
     kept: list = [None] * T
+    # Kept gradients go straight into (T, B, width) buffers when the cell can write them there.
+    stacked = {k: xp.empty((T, B, w), dY) for k, w in cell.kept_widths().items()}
+    rows = {k: xp.unbind(v) for k, v in stacked.items()}
+
+    def step_backward(t, d):
+        if not rows:
+            return cell.step_backward(xp, P, tape.caches[t], d)
+        return cell.step_backward(xp, P, tape.caches[t], d, keep={k: r[t] for k, r in rows.items()})
+
     dstate = tuple(dstate_T)
     # The backward pass visits the steps in the opposite order to the forward pass.
     for t in range(T) if tape.reverse else range(T - 1, -1, -1):
         if mask_rows is None:
             dstate = (dstate[0] + dY_rows[t], *dstate[1:])
-            dstate, kept[t] = cell.step_backward(xp, P, tape.caches[t], dstate)
+            dstate, kept[t] = step_backward(t, dstate)
         else:
             m = mask_rows[t]
             dh = dstate[0] + dY_rows[t] * m
             d_new = (dh * m, *(d * m for d in dstate[1:]))
-            d_prev, kept[t] = cell.step_backward(xp, P, tape.caches[t], d_new)
+            d_prev, kept[t] = step_backward(t, d_new)
             # Padded rows kept the old state: their gradient passes straight through.
             dstate = tuple(dp + d * (1 - m) for dp, d in zip(d_prev, (dh, *dstate[1:])))
-    dP, dX = cell.param_grads(xp, P, tape.X, tape.aux, Trace(xp, tape.caches, kept, need_dx))
+    trace = Trace(xp, tape.caches, kept, need_dx, stacked)
+    dP, dX = cell.param_grads(xp, P, tape.X, tape.aux, trace)
     return dP, (dX.reshape(T, B, D) if dX is not None else None), dstate
