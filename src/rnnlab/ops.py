@@ -77,26 +77,39 @@ class NumpyOps:
         return a + b * c
 
     @staticmethod
-    def layer_norm(x, eps):
-        """Normalise each row of ``x: (N, F)``: ``(xhat, stats)`` with ``xhat = (x - mean) * rstd``.
+    def layer_norm(x, eps, weight=None, bias=None):
+        """Normalise each row of ``x: (N, F)`` then scale and shift: ``(y, stats)`` with
+        ``y = (x - mean) * rstd * weight + bias`` (``weight``, ``bias``: ``(F,)`` or None).
 
-        ``stats`` is whatever :meth:`layer_norm_backward` needs (here ``(xhat, rstd)``).
+        ``stats`` is whatever :meth:`layer_norm_backward` needs.
         """
         xc = x - x.mean(axis=-1, keepdims=True)
         rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
         xhat = xc * rstd
-        return xhat, (xhat, rstd)
+        y = xhat if weight is None else xhat * weight
+        if bias is not None:
+            y = y + bias
+        return y, (xhat, rstd, weight)
 
     @staticmethod
-    def layer_norm_backward(dxhat, stats):
-        """Gradient w.r.t. ``x`` from the gradient w.r.t. ``xhat`` (hand-derived):
-        ``dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))``."""
-        xhat, rstd = stats
-        return rstd * (
-            dxhat
-            - dxhat.mean(axis=-1, keepdims=True)
-            - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
-        )
+    def layer_norm_backward(dy, stats, need=(True, False, False)):
+        """``(dx, dweight, dbias)`` from ``dy`` (hand-derived; None where ``need`` says no):
+        with ``dxhat = dy * weight``, ``dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat *
+        xhat))``, ``dweight = sum_n dy * xhat`` and ``dbias = sum_n dy``."""
+        xhat, rstd, weight = stats
+        dx = dw = db = None
+        if need[0]:
+            dxhat = dy if weight is None else dy * weight
+            dx = rstd * (
+                dxhat
+                - dxhat.mean(axis=-1, keepdims=True)
+                - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
+            )
+        if need[1]:
+            dw = (dy * xhat).sum(axis=0)
+        if need[2]:
+            db = dy.sum(axis=0)
+        return dx, dw, db
 
     @staticmethod
     def relu(x, out=None):
@@ -208,17 +221,20 @@ class _TorchOps:
     def addcmul(self, a, b, c):
         return self._torch.addcmul(a, b, c)
 
-    def layer_norm(self, x, eps):
-        # ATen's fused kernel; its backward below is checked against the NumPy one by the
-        # engine-parity tests.
-        xhat, mean, rstd = self._torch.native_layer_norm(x, x.shape[-1:], None, None, eps)
-        return xhat, (x, mean, rstd)
+    def layer_norm(self, x, eps, weight=None, bias=None):
+        # ATen's fused kernel, affine included; its backward below is checked against the NumPy
+        # one by the engine-parity tests.
+        y, mean, rstd = self._torch.native_layer_norm(x, x.shape[-1:], weight, bias, eps)
+        return y, (x, mean, rstd, weight, bias)
 
-    def layer_norm_backward(self, dxhat, stats):
-        x, mean, rstd = stats
-        return self._torch.ops.aten.native_layer_norm_backward(
-            dxhat, x, x.shape[-1:], mean, rstd, None, None, [True, False, False]
-        )[0]
+    def layer_norm_backward(self, dy, stats, need=(True, False, False)):
+        # One kernel for the input gradient and the (batch-summed) weight and bias gradients.
+        x, mean, rstd, weight, bias = stats
+        mask = [need[0], need[1] and weight is not None, need[2] and bias is not None]
+        dx, dw, db = self._torch.ops.aten.native_layer_norm_backward(
+            dy, x, x.shape[-1:], mean, rstd, weight, bias, mask
+        )
+        return (dx if mask[0] else None, dw if mask[1] else None, db if mask[2] else None)
 
     def addmm(self, c, a, b, out=None):
         """``c + a @ b``; ``c`` broadcasts over rows as in ``torch.addmm``."""

@@ -15,6 +15,19 @@ The input and recurrent projections are normalised separately, over all four gat
 wide), so the biases act as the shifts. ``LN(x_t W_xh)`` depends on no state: it is computed for all
 steps at once, with the input GEMM, before the loop.
 
+Each LN call takes its gain (and shift) inside (``rnnlab.cells.layernorm``): on torch that is one
+fused kernel forward and one backward that also returns the gain and shift gradients summed over
+the batch, so the backward loop keeps per step only ``(4H,)`` and ``(H,)`` vectors for them instead
+of the normalised ``(B, 4H)`` values and a whole-sequence product afterwards.
+
+Backward (hand-derived; the LN backward is in ``rnnlab.ops``)::
+
+    da_o = dh * tc * o(1-o);   dcn = dh * o * (1 - tc^2)             dcn: gradient of LN(c_t) gc + bc
+    dc += LN_backward(dcn)  (+ da_o * p_o)
+    da_i, da_f, da_g, dc_{t-1} as in rnnlab.cells.lstm
+    dhw = LN_backward(da * ...)  the gradient of h~ W_hh;   dh_{t-1} = dhw W_hh^T
+    dgh = sum_b da * LN(h~ W_hh);  dgc = sum_b dcn * LN(c_t);  dbc = sum_b dcn   (per step, kept)
+
 Parameters beyond the LSTM's: ``ln_ih_weight (4H) = gx``, ``ln_hh_weight (4H) = gh``,
 ``ln_c_weight (H) = gc`` (all initialised to 1) and ``ln_c_bias (H) = bc`` (0).
 """
@@ -31,14 +44,13 @@ from rnnlab.cells.lstm import LSTMCell
 class LNLSTMCache(NamedTuple):
     hr: object  # h~ (B, H)
     c_prev: object
-    s: object  # sigmoid(a) (B, 4H)
+    i: object
+    f: object
     g: object
     o: object
     c: object
-    hhat: object  # LN(h~ W_hh) before its gain (B, 4H)
-    stats_h: object  # what layer_norm_backward needs
-    chat: object  # LN(c_t) before its gain and bias (B, H)
-    stats_c: object
+    stats_h: object  # what layer_norm_backward needs for LN(h~ W_hh) * gh
+    stats_c: object  # ... for LN(c_t) * gc + bc
     tc: object  # tanh(LN(c_t) * gc + bc)
     rmask: object
 
@@ -58,18 +70,16 @@ class LayerNormLSTMCell(LSTMCell):
         ]
 
     def project_input(self, xp, P, X):
-        xhat, stats = layer_norm(xp, xp.matmul(X, P["W_xh"]))  # (N, 4H)
-        XG = xhat * P["ln_ih_weight"]
-        if "b_xh" in P:
-            XG += P["b_xh"] + P["b_hh"]
-        return XG, (xhat, stats)
+        # The two biases are the shift of the input LN: LN(X W_xh) * gx + (b_xh + b_hh).
+        bias = P["b_xh"] + P["b_hh"] if "b_xh" in P else None
+        return layer_norm(xp, xp.matmul(X, P["W_xh"]), P["ln_ih_weight"], bias)  # (N, 4H)
 
     def step(self, xp, P, xg, state, rmask=None):
         h_prev, c_prev = state
         H = self.hidden_size
         hr = h_prev if rmask is None else h_prev * rmask
-        hhat, stats_h = layer_norm(xp, xp.matmul(hr, P["W_hh"]))
-        a = xg + hhat * P["ln_hh_weight"]  # (B, 4H)
+        hn, stats_h = layer_norm(xp, xp.matmul(hr, P["W_hh"]), P["ln_hh_weight"])
+        a = xg + hn  # (B, 4H)
         if self.peephole:
             xp.addcmul_(a[:, :H], P["p_i"], c_prev)
             xp.addcmul_(a[:, H : 2 * H], P["p_f"], c_prev)
@@ -81,25 +91,24 @@ class LayerNormLSTMCell(LSTMCell):
             o = xp.sigmoid(xp.addcmul(a[:, 3 * H :], P["p_o"], c))
         else:
             o = s[:, 3 * H :]
-        chat, stats_c = layer_norm(xp, c)
-        tc = xp.tanh(chat * P["ln_c_weight"] + P["ln_c_bias"])
+        cn, stats_c = layer_norm(xp, c, P["ln_c_weight"], P["ln_c_bias"])
+        tc = xp.tanh(cn)
         h = o * tc
-        cache = LNLSTMCache(hr, c_prev, s, g, o, c, hhat, stats_h, chat, stats_c, tc, rmask)
-        return (h, c), cache
+        return (h, c), LNLSTMCache(hr, c_prev, i, f, g, o, c, stats_h, stats_c, tc, rmask)
 
     def kept_widths(self):
-        return {}  # three kept gradients of different widths: stacked after the loop
+        return {"da": 4 * self.hidden_size}
 
-    def step_backward(self, xp, P, cache, dstate):
+    def step_backward(self, xp, P, cache, dstate, keep=None):
         dh, dc = dstate
         H = self.hidden_size
-        i, f = cache.s[:, :H], cache.s[:, H : 2 * H]
-        g, o, c_prev = cache.g, cache.o, cache.c_prev
-        da = xp.empty((dh.shape[0], 4 * H), dh)  # (B, 4H)
+        hr, c_prev, i, f, g, o, c, stats_h, stats_c, tc, rmask = cache
+        da = keep["da"] if keep is not None else xp.empty((dh.shape[0], 4 * H), dh)  # (B, 4H)
         da_i, da_f, da_g, da_o = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H], da[:, 3 * H :]
-        xp.sigmoid_backward(dh * cache.tc, o, out=da_o)
-        dcn = xp.tanh_backward(dh * o, cache.tc)  # gradient of LN(c) * gc + bc
-        dc = dc + layer_norm_backward(xp, dcn * P["ln_c_weight"], cache.stats_c)
+        xp.sigmoid_backward(dh * tc, o, out=da_o)
+        dcn = xp.tanh_backward(dh * o, tc)  # gradient of LN(c) * gc + bc
+        dc_ln, dgc, dbc = layer_norm_backward(xp, dcn, stats_c, (True, True, True))
+        dc = dc + dc_ln
         if self.peephole:
             xp.addcmul_(dc, da_o, P["p_o"])
         xp.sigmoid_backward(dc * g, i, out=da_i)
@@ -108,29 +117,27 @@ class LayerNormLSTMCell(LSTMCell):
         dc_prev = dc * f
         if self.peephole:
             xp.addcmul_(xp.addcmul_(dc_prev, da_i, P["p_i"]), da_f, P["p_f"])
-        dhw = layer_norm_backward(xp, da * P["ln_hh_weight"], cache.stats_h)
+        dhw, dgh, _ = layer_norm_backward(xp, da, stats_h, (True, True, False))
         dh_prev = xp.matmul(dhw, xp.T(P["W_hh"]))
-        if cache.rmask is not None:
-            dh_prev = dh_prev * cache.rmask
-        return (dh_prev, dc_prev), {"da": da, "dhw": dhw, "dcn": dcn}
+        if rmask is not None:
+            dh_prev = dh_prev * rmask
+        return (dh_prev, dc_prev), {"da": da, "dhw": dhw, "dgh": dgh, "dgc": dgc, "dbc": dbc}
 
     def param_grads(self, xp, P, X, aux, trace):
-        xhat, stats_x = aux
         dA = trace.flat_kept("da")  # (N, 4H)
-        dXW = layer_norm_backward(xp, dA * P["ln_ih_weight"], stats_x)
+        has_bias = "b_xh" in P
+        dXW, dgx, db = layer_norm_backward(xp, dA, aux, (True, True, has_bias))
         dW_xh, _, dX = self.input_grads(xp, P, X, dXW, trace.need_dx)
-        dCN = trace.flat_kept("dcn")
         dP = {
             "W_xh": dW_xh,
             "W_hh": outer_sum(xp, trace.flat_cache("hr"), trace.flat_kept("dhw")),
-            "ln_ih_weight": xp.sum0(dA * xhat),
-            "ln_hh_weight": xp.sum0(dA * trace.flat_cache("hhat")),
-            "ln_c_weight": xp.sum0(dCN * trace.flat_cache("chat")),
-            "ln_c_bias": xp.sum0(dCN),
+            "ln_ih_weight": dgx,
+            "ln_hh_weight": xp.sum0(trace.kept("dgh")),
+            "ln_c_weight": xp.sum0(trace.kept("dgc")),
+            "ln_c_bias": xp.sum0(trace.kept("dbc")),
         }
-        if "b_xh" in P:
-            dP["b_xh"] = xp.sum0(dA)
-            dP["b_hh"] = xp.copy(dP["b_xh"])
+        if has_bias:
+            dP["b_xh"], dP["b_hh"] = db, xp.copy(db)
         if self.peephole:
             dP["peephole"] = self.peephole_grads(xp, trace)
         return dP, dX

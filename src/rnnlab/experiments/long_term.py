@@ -352,7 +352,7 @@ def write_page(args, points, results: dict, out: Path) -> Path:
         L += results_table(task, lengths, cells, results, args)
         L += ["", "Bold: below a tenth of the baseline (the dependency was learned).", ""]
         if any(key[0] == task for key in results):
-            fig = curves_figure(task, lengths, cells, results, figures / f"long-term-{task}.png")
+            fig = curves_figure(task, lengths, cells, results, figures / f"{out.stem}-{task}.png")
             L += [
                 f"![validation error against steps]({fig.relative_to(out.parent).as_posix()})",
                 "",
