@@ -77,6 +77,11 @@ class NumpyOps:
         return a + b * c
 
     @staticmethod
+    def lerp(a, b, w):
+        """``a + w * (b - a)``."""
+        return a + w * (b - a)
+
+    @staticmethod
     def layer_norm(x, eps, weight=None, bias=None):
         """Normalise each row of ``x: (N, F)`` then scale and shift: ``(y, stats)`` with
         ``y = (x - mean) * rstd * weight + bias`` (``weight``, ``bias``: ``(F,)`` or None).
@@ -200,6 +205,7 @@ class _TorchOps:
         self.relu = torch.relu
         self.stack = torch.stack
         self.tanh = torch.tanh
+        self.lerp = torch.lerp  # one kernel for a + w * (b - a)
         # ATen's fused activation-backward kernels: one pass instead of three elementwise ops.
         self._sigmoid_backward = torch.ops.aten.sigmoid_backward
         self._tanh_backward = torch.ops.aten.tanh_backward

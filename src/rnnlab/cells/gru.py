@@ -72,32 +72,37 @@ class GRUCell(Cell):
             raise ValueError(f"reset must be 'after' or 'before', got {reset!r}")
         self.reset = reset
 
+    def project_input(self, xp, P, X):
+        if self.reset == "before" and "b_xh" in P:
+            # Both biases enter every pre-activation additively: added once, in the hoisted GEMM.
+            return xp.addmm(P["b_xh"] + P["b_hh"], X, P["W_xh"]), None
+        return super().project_input(xp, P, X)
+
+    def loop_params(self, xp, P):
+        if self.reset == "before":
+            H = self.hidden_size
+            P = {**P, "W_rz": P["W_hh"][:, : 2 * H], "W_n": P["W_hh"][:, 2 * H :]}
+        return P
+
     def step(self, xp, P, xg, state, rmask=None):
         (h_prev,) = state
         H = self.hidden_size
         hr = h_prev if rmask is None else h_prev * rmask
-        W, b = P["W_hh"], P.get("b_hh")
         if self.reset == "after":
+            W, b = P["W_hh"], P.get("b_hh")
             hg = xp.addmm(b, hr, W) if b is not None else xp.matmul(hr, W)  # (B, 3H)
-            rz = xp.sigmoid(xg[:, : 2 * H] + hg[:, : 2 * H])
+            rz = xp.sigmoid((xg + hg)[:, : 2 * H])  # one add over 3H beats two slices and an add
             r, z = rz[:, :H], rz[:, H:]
             hg_n = hg[:, 2 * H :]
-            n = xp.tanh(xg[:, 2 * H :] + r * hg_n)
+            n = xp.tanh(xp.addcmul(xg[:, 2 * H :], r, hg_n))
             q = None
         else:
-            W_rz, W_n = W[:, : 2 * H], W[:, 2 * H :]
-            a_rz = xg[:, : 2 * H] + (
-                xp.addmm(b[: 2 * H], hr, W_rz) if b is not None else xp.matmul(hr, W_rz)
-            )
-            rz = xp.sigmoid(a_rz)
+            rz = xp.sigmoid(xp.addmm(xg[:, : 2 * H], hr, P["W_rz"]))
             r, z = rz[:, :H], rz[:, H:]
             q = r * hr
-            a_n = xg[:, 2 * H :] + (
-                xp.addmm(b[2 * H :], q, W_n) if b is not None else xp.matmul(q, W_n)
-            )
-            n = xp.tanh(a_n)
+            n = xp.tanh(xp.addmm(xg[:, 2 * H :], q, P["W_n"]))
             hg_n = None
-        h = n + z * (h_prev - n)
+        h = xp.lerp(n, h_prev, z)  # n + z * (h_prev - n)
         return (h,), GRUCache(hr, h_prev, r, z, n, hg_n, q, rmask)
 
     def kept_widths(self):
@@ -124,9 +129,9 @@ class GRUCell(Cell):
             dxg = keep["dxg"]  # (B, 3H)
             da_n = xp.tanh_backward(dh - dh * z, n, out=dxg[:, 2 * H :])
             xp.sigmoid_backward(dh * (h_prev - n), z, out=dxg[:, H : 2 * H])
-            dq = xp.matmul(da_n, xp.T(W[:, 2 * H :]))
+            dq = xp.matmul(da_n, xp.T(P["W_n"]))
             xp.sigmoid_backward(dq * hr, r, out=dxg[:, :H])
-            dhr = dq * r + xp.matmul(dxg[:, : 2 * H], xp.T(W[:, : 2 * H]))
+            dhr = xp.addmm(dq * r, dxg[:, : 2 * H], xp.T(P["W_rz"]))
         if rmask is not None:
             dhr = dhr * rmask
         return (dh * z + dhr,), keep

@@ -132,7 +132,7 @@ class MUTCell(Cell):
             r = xp.sigmoid(xg[:, H : 2 * H] + self._lin(xp, hr, *self._rec(P, "r")))
         q = r * hr
         n = xp.tanh(xg[:, 2 * H :] + self._lin(xp, q, *self._rec(P, "h")))
-        h = h_prev + z * (n - h_prev)
+        h = xp.lerp(h_prev, n, z)  # h_prev + z * (n - h_prev)
         return (h,), MUTCache(hr, h_prev, th, z, r, n, q, rmask)
 
     # -------------------------------------------------------------- backward
