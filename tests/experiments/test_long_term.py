@@ -109,3 +109,14 @@ def test_report_only_trains_nothing_and_marks_missing_runs(tmp_path):
     assert "| GRU | not run yet | not run yet |" in page
     # the baselines come from the definition: 10 ln 8 / (T + 20)
     assert "| *baseline* | 0.6931 | 0.4159 |" in page
+
+
+def test_a_page_of_another_name_keeps_its_own_figures_and_command(tmp_path):
+    a = _args(tmp_path, tasks="adding", cells="rnn", lengths="10")
+    a.out = str(tmp_path / "page" / "budget.md")
+    assert long_term.run(a) == 0
+    page = (tmp_path / "page" / "budget.md").read_text()
+    # rerunning the page's command must rewrite this page, not the default one
+    assert f"--out {a.out}" in page
+    assert "![validation error against steps](figures/budget-adding.png)" in page
+    assert not (tmp_path / "page" / "figures" / "long-term-adding.png").exists()

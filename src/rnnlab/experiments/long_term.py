@@ -386,6 +386,8 @@ def _cli_args(args) -> list[str]:
         if getattr(args, name) != default:
             parts.append(f"--{name} {getattr(args, name)}")
     parts += [f"--set {shlex.quote(s)}" for s in args.overrides]
+    if getattr(args, "out", None):
+        parts.append(f"--out {args.out}")  # or a rerun would overwrite the default page
     if args.quick:
         parts.append("--quick")
     if args.report_only:
