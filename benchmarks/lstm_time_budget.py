@@ -17,6 +17,7 @@ import time
 import torch
 
 import rnnlab
+from rnnlab.bench.harness import fwd_bwd
 
 
 def main() -> None:
@@ -26,8 +27,6 @@ def main() -> None:
     args = ap.parse_args()
     T, B, D, H = (int(v) for v in args.size.split("x"))
     torch.manual_seed(0)
-    x = torch.randn(T, B, D, requires_grad=True)
-    dY = torch.randn(T, B, H)
     ref = torch.nn.LSTM(D, H)
     fused = rnnlab.LSTM(D, H, engine="fused")
     fused.load_state_dict(ref.state_dict())
@@ -51,18 +50,9 @@ def main() -> None:
         torch.mm(dA.t(), Hs)
         torch.mm(dA, W_ih)
 
-    def fwd_bwd(module):
-        def run():
-            module.zero_grad()
-            x.grad = None
-            y, _ = module(x)
-            y.backward(dY)
-
-        return run
-
     fns = {
-        "torch.nn.LSTM": fwd_bwd(ref),
-        "rnnlab fused": fwd_bwd(fused),
+        "torch.nn.LSTM": fwd_bwd(ref, T, B, D, "cpu"),  # what `rnnlab bench` times
+        "rnnlab fused": fwd_bwd(fused, T, B, D, "cpu"),
         "fused engine's GEMMs alone": gemms,
     }
     times: dict[str, list[float]] = {k: [] for k in fns}

@@ -120,24 +120,33 @@ class LSTMCell(Cell):
 
     def step_backward(self, xp, P, cache, dstate, keep=None):
         dh, dc = dstate
+        da = keep["da"] if keep is not None else xp.empty((dh.shape[0], 4 * self.hidden_size), dh)
+        da_o = da[:, 3 * self.hidden_size :]
+        xp.sigmoid_backward(dh * cache.tc, cache.o, out=da_o)
+        dc_prev = self.cell_backward(
+            xp, P, cache, da, da_o, dc + xp.tanh_backward(dh * cache.o, cache.tc)
+        )
+        dh_prev = xp.matmul(da, xp.T(P["W_hh"]))
+        if cache.rmask is not None:
+            dh_prev = dh_prev * cache.rmask
+        return (dh_prev, dc_prev), {"da": da}
+
+    def cell_backward(self, xp, P, cache, da, da_o, dc):
+        """From ``dc``, the whole gradient of ``c_t``, write ``da_i, da_f, da_g`` into
+        ``da: (B, 4H)`` (``da_o`` is already there) and return ``dc_{t-1}``. Shared with the
+        LayerNorm LSTM, whose ``dc`` also passes through LN(c_t)."""
         H = self.hidden_size
-        hr, c_prev, i, f, g, o, c, tc, rmask = cache
-        da = keep["da"] if keep is not None else xp.empty((dh.shape[0], 4 * H), dh)  # (B, 4H)
-        da_i, da_f, da_g, da_o = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H], da[:, 3 * H :]
-        xp.sigmoid_backward(dh * tc, o, out=da_o)
-        dc = dc + xp.tanh_backward(dh * o, tc)
+        i, f, g, c_prev = cache.i, cache.f, cache.g, cache.c_prev
+        da_i, da_f = da[:, :H], da[:, H : 2 * H]
         if self.peephole:
             xp.addcmul_(dc, da_o, P["p_o"])
         xp.sigmoid_backward(dc * g, i, out=da_i)
         xp.sigmoid_backward(dc * c_prev, f, out=da_f)
-        xp.tanh_backward(dc * i, g, out=da_g)
+        xp.tanh_backward(dc * i, g, out=da[:, 2 * H : 3 * H])
         dc_prev = dc * f
         if self.peephole:
             xp.addcmul_(xp.addcmul_(dc_prev, da_i, P["p_i"]), da_f, P["p_f"])
-        dh_prev = xp.matmul(da, xp.T(P["W_hh"]))
-        if rmask is not None:
-            dh_prev = dh_prev * rmask
-        return (dh_prev, dc_prev), {"da": da}
+        return dc_prev
 
     def param_grads(self, xp, P, X, aux, trace):
         dP, dX = self.gated_grads(xp, P, X, trace, folded_bias=True)

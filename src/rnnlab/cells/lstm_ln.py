@@ -96,31 +96,18 @@ class LayerNormLSTMCell(LSTMCell):
         h = o * tc
         return (h, c), LNLSTMCache(hr, c_prev, i, f, g, o, c, stats_h, stats_c, tc, rmask)
 
-    def kept_widths(self):
-        return {"da": 4 * self.hidden_size}
-
     def step_backward(self, xp, P, cache, dstate, keep=None):
         dh, dc = dstate
-        H = self.hidden_size
-        hr, c_prev, i, f, g, o, c, stats_h, stats_c, tc, rmask = cache
-        da = keep["da"] if keep is not None else xp.empty((dh.shape[0], 4 * H), dh)  # (B, 4H)
-        da_i, da_f, da_g, da_o = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H], da[:, 3 * H :]
-        xp.sigmoid_backward(dh * tc, o, out=da_o)
-        dcn = xp.tanh_backward(dh * o, tc)  # gradient of LN(c) * gc + bc
-        dc_ln, dgc, dbc = layer_norm_backward(xp, dcn, stats_c, (True, True, True))
-        dc = dc + dc_ln
-        if self.peephole:
-            xp.addcmul_(dc, da_o, P["p_o"])
-        xp.sigmoid_backward(dc * g, i, out=da_i)
-        xp.sigmoid_backward(dc * c_prev, f, out=da_f)
-        xp.tanh_backward(dc * i, g, out=da_g)
-        dc_prev = dc * f
-        if self.peephole:
-            xp.addcmul_(xp.addcmul_(dc_prev, da_i, P["p_i"]), da_f, P["p_f"])
-        dhw, dgh, _ = layer_norm_backward(xp, da, stats_h, (True, True, False))
+        da = keep["da"] if keep is not None else xp.empty((dh.shape[0], 4 * self.hidden_size), dh)
+        da_o = da[:, 3 * self.hidden_size :]
+        xp.sigmoid_backward(dh * cache.tc, cache.o, out=da_o)
+        dcn = xp.tanh_backward(dh * cache.o, cache.tc)  # gradient of LN(c) * gc + bc
+        dc_ln, dgc, dbc = layer_norm_backward(xp, dcn, cache.stats_c, (True, True, True))
+        dc_prev = self.cell_backward(xp, P, cache, da, da_o, dc + dc_ln)
+        dhw, dgh, _ = layer_norm_backward(xp, da, cache.stats_h, (True, True, False))
         dh_prev = xp.matmul(dhw, xp.T(P["W_hh"]))
-        if rmask is not None:
-            dh_prev = dh_prev * rmask
+        if cache.rmask is not None:
+            dh_prev = dh_prev * cache.rmask
         return (dh_prev, dc_prev), {"da": da, "dhw": dhw, "dgh": dgh, "dgc": dgc, "dbc": dbc}
 
     def param_grads(self, xp, P, X, aux, trace):
