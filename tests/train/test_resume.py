@@ -20,7 +20,7 @@ VOLATILE = {"time", "items_per_s"}
 def _final_state(run: Path):
     ptr = json.loads((run / "checkpoints" / "last.json").read_text())
     tensors = load_file(str(run / "checkpoints" / ptr["dir"] / "tensors.safetensors"))
-    model = {k: v for k, v in tensors.items() if k.startswith("model.") or k.startswith("optim.")}
+    model = {k: v for k, v in tensors.items() if k.split(".")[0] in ("model", "online", "optim")}
     final = json.loads((run / "final.json").read_text())
     final.pop("train_seconds")
     metrics = [

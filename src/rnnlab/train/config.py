@@ -33,6 +33,9 @@ class TrainConfig:
             improve); cosine (to min_lr over the run, after warmup_steps of linear warm-up).
         weight_noise: std of Gaussian noise added to every weight for each gradient evaluation
             (Graves 2011; Chung et al. 2014 use 0.075). 0: off.
+        ema: decay of an exponential moving average of the weights (e.g. 0.999), which is what
+            is evaluated, selected as "best" and saved for evaluation (Polyak averaging;
+            :mod:`rnnlab.train.averaging`). 0: off, the trained weights themselves.
         eval_every: evaluate every N steps (0: at the end of every epoch).
         log_every: log training metrics every N steps.
         checkpoint_minutes: also checkpoint after this many minutes since the last one (0: off).
@@ -69,6 +72,7 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr: float = 0.0
     weight_noise: float = 0.0
+    ema: float = 0.0
     eval_every: int = 0
     log_every: int = 50
     checkpoint_minutes: float = 10.0
@@ -105,6 +109,8 @@ class TrainConfig:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"train.ema must be in [0, 1) (0: off), got {self.ema}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ import torch
 from rnnlab.errors import UserError
 from rnnlab.tasks import task_class
 from rnnlab.tasks.base import RunConfig, Task, load_run_config
+from rnnlab.train.averaging import WeightAverage
 from rnnlab.train.optim import Schedule, build_optimizer, set_lr
 from rnnlab.train.progress import progress_bar
 from rnnlab.train.run_dir import RunDir
@@ -147,6 +149,8 @@ class Trainer:
         self.model = self.task.build_model().to(self.device)
         self.optimizer = build_optimizer(self.model.parameters(), self.cfg.train)
         self.schedule = Schedule(self.cfg.train, self._total_steps())
+        ema = self.cfg.train.ema
+        self.average = WeightAverage(self.model, ema) if ema else None
 
     def _total_steps(self) -> int:
         tc = self.cfg.train
@@ -156,7 +160,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> tuple[dict, dict]:
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        weights = self.model.state_dict()
+        tensors = {f"model.{k}": v for k, v in weights.items()}
+        if self.average is not None:
+            # model.* are the weights to evaluate (what eval, generate and ensembles load): the
+            # average; online.* are the weights training resumes from.
+            tensors = {f"online.{k}": v for k, v in weights.items()}
+            avg = self.average.state_tensors()
+            tensors.update({f"model.{k}": avg.get(k, v) for k, v in weights.items()})
         opt_t, opt_j = optimizer_state(self.optimizer)
         rng_t, rng_j = rng_state()
         tensors.update(opt_t)
@@ -177,6 +188,8 @@ class Trainer:
             "rng": rng_j,
             "config": self.cfg.to_dict(),
         }
+        if self.average is not None:
+            state["ema_updates"] = self.average.updates
         return tensors, state
 
     def save_checkpoint(self, best: bool = False) -> None:
@@ -186,6 +199,9 @@ class Trainer:
 
     def _restore(self, tensors: dict, state: dict) -> None:
         model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        if self.average is not None:
+            self.average.load_state_tensors(model_state, state["ema_updates"])
+            model_state = {k[7:]: v for k, v in tensors.items() if k.startswith("online.")}
         self.model.load_state_dict(model_state)
         load_optimizer_state(self.optimizer, tensors, state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -255,6 +271,8 @@ class Trainer:
             torch.nn.utils.clip_grad_value_(params, tc.clip_value)
         set_lr(self.optimizer, self.schedule.lr_at(self.step))
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update()
         n = len(batches)
         return {
             "loss": total / n,
@@ -300,8 +318,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, split: str) -> dict:
+        """Metrics of ``split`` with the evaluation weights (the average when ``train.ema``)."""
         self.model.eval()
-        with torch.no_grad():
+        averaged = self.average.swapped() if self.average is not None else nullcontext()
+        with torch.no_grad(), averaged:
             metrics = self.task.evaluate(self.model, split)
         self.model.train()
         if not math.isfinite(metrics["loss"]):
@@ -460,6 +480,7 @@ class Trainer:
                 {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
             )
             final["best_step"] = state["step"]
+            self.average = None  # model.* of a checkpoint are already the averaged weights
         for split in self.task.splits:
             metrics = self.evaluate(split)
             final[split] = metrics
