@@ -26,7 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff format --check src tests benchmarks experiments
 
 bench: $(STAMP)
 	$(BIN)/rnnlab bench

@@ -1,16 +1,19 @@
 """A tiny job queue for long CPU runs on a shared machine (developer tooling, not the package).
+Named job_queue, not queue: a file queue.py here would shadow the standard library's module for
+every script run from experiments/.
 
 Put a shell script in runs/queue/pending/NAME.sh; the runner executes pending jobs in name order,
 at most --slots at a time, logging to runs/queue/logs/NAME.log and moving each script to done/ or
 failed/ (with its exit status in the log). Jobs should be resumable (rnnlab train --resume), so a
 killed runner loses nothing: scripts left in running/ go back to pending/ at start.
 
-    python experiments/queue.py --slots 1 &
+    python experiments/job_queue.py --slots 1 &
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import time
@@ -44,8 +47,12 @@ def main() -> None:
             shutil.move(str(job), target)
             log = open(ROOT / "logs" / f"{job.stem}.log", "a")
             # niced: interactive work (tests, development) keeps priority; jobs soak up idle CPU
-            procs[job.stem] = subprocess.Popen(["nice", "-n", "15", "bash", str(target)], stdout=log, stderr=subprocess.STDOUT,
-                                               env={**__import__("os").environ, "RNNLAB_NO_PROGRESS": "1"})
+            procs[job.stem] = subprocess.Popen(
+                ["nice", "-n", "15", "bash", str(target)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "RNNLAB_NO_PROGRESS": "1"},
+            )
         time.sleep(args.poll)
 
 
