@@ -7,8 +7,9 @@ kind          cell                                            variant arguments
 ============  ==============================================  ==============================
 ``rnn``       Elman RNN                                       ``nonlinearity="tanh"|"relu"``
 ``lstm``      LSTM (i, f, g, o)                               ``peephole``, ``forget_bias``,
-                                                              ``layer_norm``
-``gru``       GRU (r, z, n)                                   ``reset="after"|"before"``
+                                                              ``chrono``, ``layer_norm``
+``gru``       GRU (r, z, n)                                   ``reset="after"|"before"``,
+                                                              ``chrono``
 ``mut1``      MUT1 (Jozefowicz et al. 2015)
 ``mut2``      MUT2
 ``mut3``      MUT3
@@ -50,12 +51,12 @@ def make_cell(kind: str, input_size: int, hidden_size: int, bias: bool = True, *
             from rnnlab.cells.lstm_ln import LayerNormLSTMCell
 
             variant = {k: v for k, v in variant.items() if k != "layer_norm"}
-            cls, allowed = LayerNormLSTMCell, ("peephole", "forget_bias")
+            cls, allowed = LayerNormLSTMCell, ("peephole", "forget_bias", "chrono")
         else:
             variant = {k: v for k, v in variant.items() if k != "layer_norm"}
-            cls, allowed = LSTMCell, ("peephole", "forget_bias")
+            cls, allowed = LSTMCell, ("peephole", "forget_bias", "chrono")
     elif kind == "gru":
-        cls, allowed = GRUCell, ("reset",)
+        cls, allowed = GRUCell, ("reset", "chrono")
     elif kind in ("mut1", "mut2", "mut3"):
         from rnnlab.cells.mut import MUT_CELLS
 

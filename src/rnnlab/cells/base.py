@@ -263,3 +263,26 @@ def outer_sum(xp, a, b):
 
 
 __all__ = ["Cell", "ParamSpec", "Trace", "linear", "outer_sum"]
+
+
+def chrono_bias(hidden_size: int, t_max: int) -> np.ndarray:
+    """Chrono initialisation of a keep gate's bias (Tallec & Ollivier 2018): ``log u`` with ``u``
+    spread over ``[1, t_max - 1]``, so that the units start with characteristic times
+    ``1 / (1 - sigmoid(log u)) = 1 + u`` from 2 steps up to about ``t_max``.
+
+    The paper draws ``u ~ U(1, t_max - 1)``; here ``u`` are that distribution's ``H`` mid-quantiles
+    ``1 + (t_max - 2) (j + 1/2) / H`` (the same spread, no random draws), so that the NumPy and
+    torch initialisations need no shared random generator and agree exactly. Returns ``(H,)``.
+    """
+    if t_max < 3:
+        raise ValueError(f"chrono needs t_max >= 3 (the longest dependency in steps), got {t_max}")
+    u = 1.0 + (t_max - 2) * (np.arange(hidden_size) + 0.5) / hidden_size
+    return np.log(u)
+
+
+def assign(param, rows: slice, values) -> None:
+    """``param[rows] = values`` for a NumPy array or a torch tensor (values: array or scalar)."""
+    if isinstance(param, np.ndarray):
+        param[rows] = values
+    else:  # torch, without importing it here (the reference engine stays pure NumPy)
+        param[rows] = param.new_tensor(np.asarray(values, dtype=np.float64))

@@ -21,6 +21,10 @@ The reset gate scales the *previous state* before it is mixed (before), or the *
 (after); the two are different functions with the same parameter shapes, so a ``reset="before"``
 state dict has torch.nn's names and shapes but not its meaning.
 
+``chrono=T_max``: the chrono initialisation of Tallec & Ollivier (2018) for the update gate, which
+keeps the state when z is near 1: ``b_z = log u`` with ``u`` spread over ``[1, T_max - 1]``
+(:func:`rnnlab.cells.base.chrono_bias`) in ``bias_ih``, ``bias_hh``'s z slice zeroed.
+
 On z and 1 - z: Cho et al. and Chung et al. write ``h_t = (1 - z) h_{t-1} + z n``: their update gate
 is our ``1 - z``. Since ``1 - sigmoid(a) = sigmoid(-a)``, the two are the same family of functions
 (negate the z rows of the weights and biases to convert); rnnlab follows torch.nn.
@@ -38,7 +42,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from rnnlab.cells.base import Cell, outer_sum
+from rnnlab.cells.base import Cell, assign, chrono_bias, outer_sum
+from rnnlab.cells.lstm import check_chrono
 
 
 class GRUCache(NamedTuple):
@@ -60,17 +65,26 @@ class GRUCell(Cell):
         hidden_size: H.
         bias: learn ``bias_ih`` and ``bias_hh``.
         reset: ``"after"`` (torch.nn / cuDNN, default) or ``"before"`` (Cho 2014 / Chung 2014).
+        chrono: chrono initialisation of the update gate for dependencies of up to this many
+            steps (0: off).
     """
 
     kind = "gru"
     states = ("h",)
     gates = 3
 
-    def __init__(self, input_size, hidden_size, bias=True, reset="after"):
+    def __init__(self, input_size, hidden_size, bias=True, reset="after", chrono=0):
         super().__init__(input_size, hidden_size, bias)
         if reset not in ("after", "before"):
             raise ValueError(f"reset must be 'after' or 'before', got {reset!r}")
         self.reset = reset
+        self.chrono = check_chrono(chrono, self.bias)
+
+    def adjust_init(self, params):
+        if self.chrono:
+            H = self.hidden_size
+            assign(params["bias_ih"], slice(H, 2 * H), chrono_bias(H, self.chrono))
+            assign(params["bias_hh"], slice(H, 2 * H), 0.0)
 
     def project_input(self, xp, P, X):
         if self.reset == "before" and "b_xh" in P:
@@ -161,4 +175,5 @@ class GRUCell(Cell):
         return dP, dX
 
     def describe(self):
-        return f"gru(D={self.input_size}, H={self.hidden_size}, reset={self.reset})"
+        chrono = f", chrono={self.chrono}" if self.chrono else ""
+        return f"gru(D={self.input_size}, H={self.hidden_size}, reset={self.reset}{chrono})"

@@ -21,6 +21,11 @@ as the standard one).
 ``forget_bias`` is added to the forget-gate slice of ``bias_ih`` at initialisation (Jozefowicz et al.
 2015 recommend 1.0). It is an initialisation only: the parameters keep torch.nn's layout.
 
+``chrono=T_max`` is the chrono initialisation of Tallec & Ollivier (2018) instead: forget-gate biases
+``b_f = log u`` with ``u`` spread over ``[1, T_max - 1]`` (:func:`rnnlab.cells.base.chrono_bias`) and
+input-gate biases ``b_i = -b_f``, in ``bias_ih`` (the ``bias_hh`` slices of both gates zeroed): the
+units start with memories of 2 to about ``T_max`` steps, for dependencies ``T_max`` steps long.
+
 Backward (hand-derived; ``dh, dc`` arrive from step t+1 and the output)::
 
     tc = tanh(c_t)
@@ -36,7 +41,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from rnnlab.cells.base import Cell, ParamSpec
+from rnnlab.cells.base import Cell, ParamSpec, assign, chrono_bias
+
+
+def check_chrono(chrono, bias: bool) -> int:
+    """Validate a cell's ``chrono=`` argument (0: off, else the longest dependency in steps)."""
+    if isinstance(chrono, bool) or not isinstance(chrono, int) or chrono < 0 or chrono in (1, 2):
+        raise ValueError(f"chrono must be 0 (off) or an integer >= 3 (steps), got {chrono!r}")
+    if chrono and not bias:
+        raise ValueError("chrono initialises the gate biases: it needs bias=True")
+    return chrono
 
 
 class LSTMCache(NamedTuple):
@@ -60,26 +74,37 @@ class LSTMCell(Cell):
         bias: learn ``bias_ih`` and ``bias_hh`` (torch.nn keeps both; their sum is what matters).
         peephole: add Graves (2013) peephole connections (parameter ``peephole: (3, H)``).
         forget_bias: constant added to the forget-gate bias at initialisation.
+        chrono: chrono initialisation for dependencies of up to this many steps (0: off).
     """
 
     kind = "lstm"
     states = ("h", "c")
     gates = 4
 
-    def __init__(self, input_size, hidden_size, bias=True, peephole=False, forget_bias=0.0):
+    def __init__(
+        self, input_size, hidden_size, bias=True, peephole=False, forget_bias=0.0, chrono=0
+    ):
         super().__init__(input_size, hidden_size, bias)
         self.peephole = bool(peephole)
         self.forget_bias = float(forget_bias)
+        self.chrono = check_chrono(chrono, self.bias)
         if self.forget_bias and not self.bias:
             raise ValueError("forget_bias needs bias=True")
+        if self.forget_bias and self.chrono:
+            raise ValueError("forget_bias and chrono are two initialisations of one bias: pick one")
 
     def extra_param_specs(self):
         return [ParamSpec("peephole", (3, self.hidden_size), "zeros")] if self.peephole else []
 
     def adjust_init(self, params):
+        H = self.hidden_size
         if self.forget_bias:
-            H = self.hidden_size
             params["bias_ih"][H : 2 * H] += self.forget_bias
+        if self.chrono:
+            b = chrono_bias(H, self.chrono)
+            assign(params["bias_ih"], slice(0, H), -b)
+            assign(params["bias_ih"], slice(H, 2 * H), b)
+            assign(params["bias_hh"], slice(0, 2 * H), 0.0)
 
     # -------------------------------------------------------------- forward
     def project_input(self, xp, P, X):
@@ -170,5 +195,7 @@ class LSTMCell(Cell):
         extras = [n for n, on in (("peephole", self.peephole),) if on]
         if self.forget_bias:
             extras.append(f"forget_bias={self.forget_bias:g}")
+        if self.chrono:
+            extras.append(f"chrono={self.chrono}")
         tail = (", " + ", ".join(extras)) if extras else ""
         return f"lstm(D={self.input_size}, H={self.hidden_size}{tail})"

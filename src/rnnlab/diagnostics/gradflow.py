@@ -39,12 +39,15 @@ from rnnlab.cells import make_cell
 from rnnlab.errors import UserError
 from rnnlab.ops import torch_ops
 
-#: cell names accepted by ``--cells``: name -> (cell kind, variant arguments)
+#: cell names accepted by ``--cells``: name -> (cell kind, variant arguments); a variant value
+#: ``"2T"`` stands for twice the task's length T (see :func:`cell_variant`)
 CELL_SPECS: dict[str, tuple[str, dict]] = {
     "rnn": ("rnn", {}),
     "lstm": ("lstm", {}),
     "lstm-fb1": ("lstm", {"forget_bias": 1.0}),
+    "lstm-chrono": ("lstm", {"chrono": "2T"}),
     "gru": ("gru", {}),
+    "gru-chrono": ("gru", {"chrono": "2T"}),
     "mut1": ("mut1", {}),
     "mut2": ("mut2", {}),
     "mut3": ("mut3", {}),
@@ -55,7 +58,9 @@ CELL_LABELS = {
     "rnn": "tanh RNN",
     "lstm": "LSTM",
     "lstm-fb1": "LSTM, forget bias 1",
+    "lstm-chrono": "LSTM, chrono init",
     "gru": "GRU",
+    "gru-chrono": "GRU, chrono init",
     "mut1": "MUT1",
     "mut2": "MUT2",
     "mut3": "MUT3",
@@ -63,6 +68,14 @@ CELL_LABELS = {
 
 #: tasks whose loss is at the last step (so dL/dh_t is a clean function of the distance)
 GRADFLOW_TASKS = ("adding", "copy")
+
+
+def cell_variant(cell: str, length: int) -> tuple[str, dict]:
+    """``(kind, variant)`` of a ``--cells`` name for a task of length T. The chrono cells get
+    ``chrono = 2 T``: memories from 2 up to 2 T steps at initialisation, so that the longest
+    dependency of either task (T + 2 S steps for copy, under T for adding) is covered."""
+    kind, variant = CELL_SPECS[cell]
+    return kind, {k: 2 * length if v == "2T" else v for k, v in variant.items()}
 
 
 def parse_cells(text: str) -> list[str]:
@@ -160,7 +173,7 @@ def build_task(task_name: str, cell: str, length: int, hidden: int, batch: int, 
 
     if task_name not in GRADFLOW_TASKS:
         raise UserError(f"--task {task_name!r}: gradient flow runs on {', '.join(GRADFLOW_TASKS)}")
-    kind, variant = CELL_SPECS[cell]
+    kind, variant = cell_variant(cell, length)
     model = {"cell": kind, "variant": variant, "hidden_size": hidden, "num_layers": 1}
     if task_name == "copy":
         model["embed_size"] = 16

@@ -18,7 +18,7 @@ import shlex
 import time
 from pathlib import Path
 
-from rnnlab.diagnostics.gradflow import CELL_LABELS, CELL_SPECS, parse_cells
+from rnnlab.diagnostics.gradflow import CELL_LABELS, cell_variant, parse_cells
 from rnnlab.errors import UserError
 
 DESCRIPTION = (
@@ -28,6 +28,19 @@ DESCRIPTION = (
 
 TASKS = ("adding", "copy")
 DEFAULT_CELLS = "rnn,lstm,lstm-fb1,gru,mut1"
+
+#: how the report describes each cell
+CELL_NOTES = {
+    "lstm": "LSTM (torch.nn's init, forget-gate bias 0)",
+    "lstm-fb1": "LSTM with forget-gate bias 1 (Jozefowicz et al. 2015)",
+    "lstm-chrono": "LSTM with the chrono initialisation for 2T steps (Tallec & Ollivier 2018: "
+    "forget-gate biases log u, u spread over [1, 2T - 1], input-gate biases -log u)",
+    "gru": "GRU (reset after, as torch.nn)",
+    "gru-chrono": "GRU (reset after) with the chrono initialisation of its update gate for 2T steps",
+    "mut1": "MUT1 (Jozefowicz et al. 2015)",
+    "mut2": "MUT2 (Jozefowicz et al. 2015)",
+    "mut3": "MUT3 (Jozefowicz et al. 2015)",
+}
 DEFAULT_LENGTHS = "50,100,200,400"
 
 #: --quick: tiny everything, to test the machinery (the numbers mean nothing)
@@ -49,7 +62,11 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--lengths", default=DEFAULT_LENGTHS, help=f"comma-separated T ({DEFAULT_LENGTHS})"
     )
-    p.add_argument("--cells", default=DEFAULT_CELLS, help=f"comma-separated ({DEFAULT_CELLS})")
+    p.add_argument(
+        "--cells",
+        default=DEFAULT_CELLS,
+        help=f"comma-separated, from {', '.join(CELL_LABELS)} (default {DEFAULT_CELLS})",
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -105,7 +122,7 @@ def grid(args) -> list[tuple[str, int, str]]:
 
 def run_overrides(task: str, T: int, cell: str, args) -> list[str]:
     """The ``--set`` overrides that make one run from ``configs/TASK/long-term.toml``."""
-    kind, variant = CELL_SPECS[cell]
+    kind, variant = cell_variant(cell, T)
     sets = [f"name={task}-T{T}-{cell}", f"data.length={T}", f'model.cell="{kind}"']
     if variant:
         inner = ", ".join(f"{k} = {v!r}" for k, v in variant.items())
@@ -338,8 +355,9 @@ def write_page(args, points, results: dict, out: Path) -> Path:
         + ", ".join(f"`{base_config(t, args)}`" for t in tasks)
         + f". Machine: {platform.machine()}, torch CPU, 1 thread per run.",
         "",
-        "Cells: tanh RNN; LSTM (torch.nn's init, forget-gate bias 0); LSTM with forget-gate bias 1 "
-        "(Jozefowicz et al. 2015); GRU (reset after, as torch.nn); MUT1 (Jozefowicz et al. 2015).",
+        "Cells: "
+        + "; ".join(CELL_NOTES.get(c, CELL_LABELS[c]) for c in parse_cells(args.cells))
+        + ".",
         "",
     ]
     for task in tasks:

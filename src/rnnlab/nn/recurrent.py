@@ -415,8 +415,8 @@ class RNN(Recurrent):
 
 
 class LSTM(Recurrent):
-    """LSTM, torch.nn.LSTM's signature plus ``peephole``, ``forget_bias`` and ``layer_norm``
-    (see :mod:`rnnlab.cells.lstm`). ``proj_size`` is not supported."""
+    """LSTM, torch.nn.LSTM's signature plus ``peephole``, ``forget_bias``, ``chrono`` and
+    ``layer_norm`` (see :mod:`rnnlab.cells.lstm`). ``proj_size`` is not supported."""
 
     def __init__(
         self,
@@ -433,13 +433,14 @@ class LSTM(Recurrent):
         *,
         peephole=False,
         forget_bias=0.0,
+        chrono=0,
         layer_norm=False,
         engine="auto",
         recurrent_dropout=0.0,
     ):
         if proj_size:
             raise ValueError("proj_size is not supported by rnnlab.LSTM")
-        variant = {}
+        variant = {"chrono": chrono} if chrono else {}
         if peephole:
             variant["peephole"] = True
         if forget_bias:
@@ -464,7 +465,8 @@ class LSTM(Recurrent):
 
 
 class GRU(Recurrent):
-    """GRU, torch.nn.GRU's signature plus ``reset="after"|"before"`` (see :mod:`rnnlab.cells.gru`)."""
+    """GRU, torch.nn.GRU's signature plus ``reset="after"|"before"`` and ``chrono`` (see
+    :mod:`rnnlab.cells.gru`)."""
 
     def __init__(
         self,
@@ -479,9 +481,11 @@ class GRU(Recurrent):
         dtype=None,
         *,
         reset="after",
+        chrono=0,
         engine="auto",
         recurrent_dropout=0.0,
     ):
+        variant = {"chrono": chrono} if chrono else {}
         super().__init__(
             "gru",
             input_size,
@@ -496,6 +500,7 @@ class GRU(Recurrent):
             engine=engine,
             recurrent_dropout=recurrent_dropout,
             reset=reset,
+            **variant,
         )
 
 
