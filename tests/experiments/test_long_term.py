@@ -74,8 +74,10 @@ def test_the_page_includes_a_gradflow_result(tmp_path):
     assert long_term.run(a) == 0
     page = (tmp_path / "page" / "long-term.md").read_text()
     assert "## Gradient flow" in page and "| GRU | trained |" in page
-    assert "![gradflow.png](figures/gradflow.png)" in page
-    assert (tmp_path / "page" / "figures" / "exploding.png").is_file()
+    # Copied under the page's stem, so two pages in one folder keep their own figures.
+    assert "![gradflow.png](figures/long-term-gradflow.png)" in page
+    assert (tmp_path / "page" / "figures" / "long-term-exploding.png").is_file()
+    assert "**Adding problem**" in page and "**Copy memory**" not in page  # only the tasks run
     assert "Exploding case" in page and "| no clipping |" in page
 
 

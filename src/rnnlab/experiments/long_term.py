@@ -29,6 +29,23 @@ DESCRIPTION = (
 TASKS = ("adding", "copy")
 DEFAULT_CELLS = "rnn,lstm,lstm-fb1,gru,mut1"
 
+#: what the page says about each task
+TASK_BULLETS = {
+    "adding": (
+        "- **Adding problem** (Hochreiter & Schmidhuber 1997; the two-channel form of Le et al. "
+        "2015): T steps of (value ~ U(0,1), marker); two markers, one in each half; the target is "
+        "the sum of the two marked values, read after the last step. Error: mean squared error. "
+        "Baseline: always answering 1 scores Var(u1 + u2) = 1/6 = **0.1667**."
+    ),
+    "copy": (
+        "- **Copy memory** (Arjovsky et al. 2016): 10 symbols from an alphabet of 8, T - 1 blanks, "
+        "a delimiter, 10 blanks; the model must output blanks and then the 10 symbols (T + 20 "
+        "steps). Error: cross-entropy per step over all T + 20 steps (in brackets: the share of the "
+        "10 symbols copied correctly). Baseline: blanks, then a uniform guess, scores "
+        "**10 ln 8 / (T + 20)**."
+    ),
+}
+
 #: how the report describes each cell
 CELL_NOTES = {
     "lstm": "LSTM (torch.nn's init, forget-gate bias 0)",
@@ -326,15 +343,7 @@ def write_page(args, points, results: dict, out: Path) -> Path:
     L += [
         "## The tasks and their baselines",
         "",
-        "- **Adding problem** (Hochreiter & Schmidhuber 1997; the two-channel form of Le et al. "
-        "2015): T steps of (value ~ U(0,1), marker); two markers, one in each half; the target is "
-        "the sum of the two marked values, read after the last step. Error: mean squared error. "
-        "Baseline: always answering 1 scores Var(u1 + u2) = 1/6 = **0.1667**.",
-        "- **Copy memory** (Arjovsky et al. 2016): 10 symbols from an alphabet of 8, T - 1 blanks, "
-        "a delimiter, 10 blanks; the model must output blanks and then the 10 symbols (T + 20 "
-        "steps). Error: cross-entropy per step over all T + 20 steps (in brackets: the share of the "
-        "10 symbols copied correctly). Baseline: blanks, then a uniform guess, scores "
-        "**10 ln 8 / (T + 20)**.",
+        *(TASK_BULLETS[t] for t in tasks),
         "",
         "Definitions in code: `rnnlab.tasks.adding`, `rnnlab.tasks.copy` (generated, deterministic "
         "from `data.seed`; fixed validation and test sets, fresh training batches).",
@@ -376,7 +385,7 @@ def write_page(args, points, results: dict, out: Path) -> Path:
                 "",
             ]
     if args.gradflow:
-        L += gradflow_section(Path(args.gradflow), figures, out.parent)
+        L += gradflow_section(Path(args.gradflow), figures, out)
     L += [
         "## Runs",
         "",
@@ -415,10 +424,12 @@ def _cli_args(args) -> list[str]:
     return parts
 
 
-def gradflow_section(folder: Path, figures: Path, page_dir: Path) -> list[str]:
-    """A section on a ``rnnlab gradflow`` result: its summary table and its figures (copied)."""
+def gradflow_section(folder: Path, figures: Path, out: Path) -> list[str]:
+    """A section on a ``rnnlab gradflow`` result: its summary table and its figures (copied beside
+    the page ``out`` under names that start with its stem, unless they are there already)."""
     import shutil
 
+    page_dir = out.parent
     path = folder / "gradflow.json"
     if not path.is_file():
         raise UserError(
@@ -438,7 +449,13 @@ def gradflow_section(folder: Path, figures: Path, page_dir: Path) -> list[str]:
         "",
         "At initialisation torch's init puts every gate near 0.5, so the LSTM's cell-state path "
         "multiplies the gradient by f ~ 0.5 per step and the GRU's by z ~ 0.5: a gated cell "
-        "carries a gradient far back only once training has pushed its gates towards one.",
+        "carries a gradient far back only once training has pushed its gates towards one."
+        + (
+            " The chrono cells do not wait for training: their keep gates' biases are log u, u "
+            "spread up to 2T, so those gates start between about 1/2 and 1 - 1/(2T)."
+            if any("chrono" in name for name in g["cells"])
+            else ""
+        ),
         "",
         "| cell | phase | valid error | log10/step | h_0 / h_T-1 |",
         "|---|---|---:|---:|---:|",
@@ -464,8 +481,9 @@ def gradflow_section(folder: Path, figures: Path, page_dir: Path) -> list[str]:
             rel = (folder / name).resolve().relative_to(page_dir.resolve())
         except ValueError:  # elsewhere: copy it beside the page
             figures.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / name, figures / name)
-            rel = (figures / name).relative_to(page_dir)
+            copy = figures / f"{out.stem}-{name}"
+            shutil.copyfile(folder / name, copy)
+            rel = copy.relative_to(page_dir)
         L += ["", f"![{name}]({rel.as_posix()})"]
     ex = g.get("exploding")
     if ex:
