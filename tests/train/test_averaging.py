@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 import torch
@@ -12,7 +11,13 @@ from torch import nn
 from rnnlab.train.averaging import WeightAverage
 from rnnlab.train.cli import load_trained
 from tests.train.conftest import rnnlab, tiny_config
-from tests.train.test_resume import _assert_same, _final_state, _only_run
+from tests.train.test_resume import (
+    _assert_same,
+    _final_state,
+    _only_run,
+    killed_in_checkpoint_write,
+    train_args,
+)
 
 
 def test_average_follows_the_ramped_recurrence():
@@ -58,9 +63,7 @@ def test_bad_decay_is_refused(tmp_path, text_file):
 def test_averaged_run_evaluates_the_average_and_resumes_exactly(tmp_path, text_file):
     cfg = tiny_config(tmp_path / "c.toml", text_file, ema=0.9)
     ref_root, cut_root = tmp_path / "ref", tmp_path / "cut"
-    rnnlab(
-        "train", "lm", "--config", str(cfg), "--runs-dir", str(ref_root), "--no-report", check=True
-    )
+    rnnlab(*train_args(cfg, ref_root), check=True)
     ref_run = _only_run(ref_root)
     reference = _final_state(ref_run)
 
@@ -76,17 +79,6 @@ def test_averaged_run_evaluates_the_average_and_resumes_exactly(tmp_path, text_f
     assert loss == pytest.approx(final["valid"]["loss"], rel=1e-6)
 
     # Killed inside a checkpoint write, resumed: bit for bit the uninterrupted run (average too).
-    out = rnnlab(
-        "train",
-        "lm",
-        "--config",
-        str(cfg),
-        "--runs-dir",
-        str(cut_root),
-        "--no-report",
-        env={"RNNLAB_FAULT": "checkpoint-write:2"},
-    )
-    assert out.returncode == -signal.SIGKILL
-    run = _only_run(cut_root)
+    run = killed_in_checkpoint_write(cfg, cut_root)
     rnnlab("train", "--resume", str(run), "--no-report", check=True)
     _assert_same(_final_state(run), reference)

@@ -35,6 +35,19 @@ def _only_run(root: Path) -> Path:
     return run
 
 
+def train_args(cfg: Path, root: Path, *extra: str) -> tuple[str, ...]:
+    """``rnnlab train lm`` of ``cfg`` under the runs folder ``root``, without a report."""
+    return ("train", "lm", "--config", str(cfg), "--runs-dir", str(root), "--no-report", *extra)
+
+
+def killed_in_checkpoint_write(cfg: Path, root: Path, *extra: str, write: int = 2) -> Path:
+    """Start a run of ``cfg`` under ``root`` that SIGKILLs itself inside its ``write``-th
+    checkpoint write (tensors on disk, nothing published); return its directory."""
+    out = rnnlab(*train_args(cfg, root, *extra), env={"RNNLAB_FAULT": f"checkpoint-write:{write}"})
+    assert out.returncode == -signal.SIGKILL
+    return _only_run(root)
+
+
 def _assert_same(a, b):
     ma, fa, la = a
     mb, fb, lb = b
@@ -48,24 +61,11 @@ def _assert_same(a, b):
 def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path, text_file):
     cfg = tiny_config(tmp_path / "c.toml", text_file)
     ref_root, cut_root = tmp_path / "ref", tmp_path / "cut"
-    rnnlab(
-        "train", "lm", "--config", str(cfg), "--runs-dir", str(ref_root), "--no-report", check=True
-    )
+    rnnlab(*train_args(cfg, ref_root), check=True)
     reference = _final_state(_only_run(ref_root))
 
     # 1) killed inside the second checkpoint write (tensors on disk, nothing published)
-    out = rnnlab(
-        "train",
-        "lm",
-        "--config",
-        str(cfg),
-        "--runs-dir",
-        str(cut_root),
-        "--no-report",
-        env={"RNNLAB_FAULT": "checkpoint-write:2"},
-    )
-    assert out.returncode == -signal.SIGKILL
-    run = _only_run(cut_root)
+    run = killed_in_checkpoint_write(cfg, cut_root)
     # 2) resumed, then killed again at a random moment (seeded) by the test itself
     proc = subprocess.Popen(
         [sys.executable, "-m", "rnnlab", "train", "--resume", str(run), "--no-report"],
@@ -82,16 +82,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path, text_file):
 
 def test_corrupt_last_checkpoint_is_named_and_kept(tmp_path, text_file):
     cfg = tiny_config(tmp_path / "c.toml", text_file, epochs=1)
-    rnnlab(
-        "train",
-        "lm",
-        "--config",
-        str(cfg),
-        "--runs-dir",
-        str(tmp_path / "r"),
-        "--no-report",
-        check=True,
-    )
+    rnnlab(*train_args(cfg, tmp_path / "r"), check=True)
     run = _only_run(tmp_path / "r")
     ptr = json.loads((run / "checkpoints" / "last.json").read_text())
     tensor_file = run / "checkpoints" / ptr["dir"] / "tensors.safetensors"
@@ -108,22 +99,11 @@ def test_corrupt_last_checkpoint_is_named_and_kept(tmp_path, text_file):
 def test_continue_resumes_the_latest_unfinished_run_then_does_nothing(tmp_path, text_file):
     cfg = tiny_config(tmp_path / "c.toml", text_file, epochs=1)
     root = tmp_path / "runs"
-    args = (
-        "train",
-        "lm",
-        "--config",
-        str(cfg),
-        "--runs-dir",
-        str(root),
-        "--no-report",
-        "--continue",
-    )
-    killed = rnnlab(*args, env={"RNNLAB_FAULT": "checkpoint-write:3"})
-    assert killed.returncode == -signal.SIGKILL
-    again = rnnlab(*args, check=True)
+    killed_in_checkpoint_write(cfg, root, "--continue", write=3)
+    again = rnnlab(*train_args(cfg, root, "--continue"), check=True)
     assert "continuing" in again.stderr
     run = _only_run(root)
     assert (run / "final.json").is_file()
-    done = rnnlab(*args, check=True)
+    done = rnnlab(*train_args(cfg, root, "--continue"), check=True)
     assert "already finished" in done.stdout
     assert len(list((root / "lm").iterdir())) == 1

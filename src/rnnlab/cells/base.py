@@ -265,6 +265,15 @@ def outer_sum(xp, a, b):
 __all__ = ["Cell", "ParamSpec", "Trace", "linear", "outer_sum"]
 
 
+def check_chrono(chrono, bias: bool) -> int:
+    """Validate a cell's ``chrono=`` argument (0: off, else the longest dependency in steps)."""
+    if isinstance(chrono, bool) or not isinstance(chrono, int) or chrono < 0 or chrono in (1, 2):
+        raise ValueError(f"chrono must be 0 (off) or an integer >= 3 (steps), got {chrono!r}")
+    if chrono and not bias:
+        raise ValueError("chrono initialises the gate biases: it needs bias=True")
+    return chrono
+
+
 def chrono_bias(hidden_size: int, t_max: int) -> np.ndarray:
     """Chrono initialisation of a keep gate's bias (Tallec & Ollivier 2018): ``log u`` with ``u``
     spread over ``[1, t_max - 1]``, so that the units start with characteristic times

@@ -42,8 +42,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from rnnlab.cells.base import Cell, assign, chrono_bias, outer_sum
-from rnnlab.cells.lstm import check_chrono
+from rnnlab.cells.base import Cell, assign, check_chrono, chrono_bias, outer_sum
 
 
 class GRUCache(NamedTuple):

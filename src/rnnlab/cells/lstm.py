@@ -41,16 +41,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from rnnlab.cells.base import Cell, ParamSpec, assign, chrono_bias
-
-
-def check_chrono(chrono, bias: bool) -> int:
-    """Validate a cell's ``chrono=`` argument (0: off, else the longest dependency in steps)."""
-    if isinstance(chrono, bool) or not isinstance(chrono, int) or chrono < 0 or chrono in (1, 2):
-        raise ValueError(f"chrono must be 0 (off) or an integer >= 3 (steps), got {chrono!r}")
-    if chrono and not bias:
-        raise ValueError("chrono initialises the gate biases: it needs bias=True")
-    return chrono
+from rnnlab.cells.base import Cell, ParamSpec, assign, check_chrono, chrono_bias
 
 
 class LSTMCache(NamedTuple):

@@ -35,29 +35,27 @@ class WeightAverage:
         self.names = [n for n, p in model.named_parameters() if p.is_floating_point()]
         params = dict(model.named_parameters())
         self.params = [params[n] for n in self.names]
-        self.shadow = [p.detach().clone() for p in self.params]
+        # Views of the parameters outside autograd, made once (update runs after every step).
+        self._values = [p.detach() for p in self.params]
+        self.shadow = [v.clone() for v in self._values]
 
     def update(self) -> None:
         """Move the average towards the current weights (call after each optimizer step)."""
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         with torch.no_grad():
-            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - d)
+            torch._foreach_lerp_(self.shadow, self._values, 1.0 - d)
         self.updates += 1
 
     @contextmanager
     def swapped(self):
         """Within the block the model holds the averaged weights; the online ones come back after
         (also when the block raises)."""
-        with torch.no_grad():
-            online = [p.detach().clone() for p in self.params]
-            for p, s in zip(self.params, self.shadow):
-                p.copy_(s)
+        online = [v.clone() for v in self._values]
+        torch._foreach_copy_(self._values, self.shadow)
         try:
             yield
         finally:
-            with torch.no_grad():
-                for p, o in zip(self.params, online):
-                    p.copy_(o)
+            torch._foreach_copy_(self._values, online)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """The averaged parameters by name (copies)."""

@@ -161,13 +161,12 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> tuple[dict, dict]:
         weights = self.model.state_dict()
-        tensors = {f"model.{k}": v for k, v in weights.items()}
+        # model.* are the weights to evaluate (what eval, generate and ensembles load): the average
+        # under train.ema; online.* are then the weights training resumes from.
+        avg = self.average.state_tensors() if self.average is not None else {}
+        tensors = {f"model.{k}": avg.get(k, v) for k, v in weights.items()}
         if self.average is not None:
-            # model.* are the weights to evaluate (what eval, generate and ensembles load): the
-            # average; online.* are the weights training resumes from.
-            tensors = {f"online.{k}": v for k, v in weights.items()}
-            avg = self.average.state_tensors()
-            tensors.update({f"model.{k}": avg.get(k, v) for k, v in weights.items()})
+            tensors.update({f"online.{k}": v for k, v in weights.items()})
         opt_t, opt_j = optimizer_state(self.optimizer)
         rng_t, rng_j = rng_state()
         tensors.update(opt_t)
