@@ -5,7 +5,12 @@ forward+backward, and the matrix products the fused engine performs run alone ba
 input projection, T recurrent GEMMs forward, T backward, and the three weight/input-gradient GEMMs
 after the loop). Prints the medians.
 
-    python benchmarks/lstm_time_budget.py [--size 35x20x200x200]
+With ``--compile``, also the fused engine's two loops (the reference BPTT's ``layer_forward`` and
+``layer_backward`` on torch, the same code the engine runs) each compiled whole by ``torch.compile``
+(Inductor; T is unrolled, so one compilation per sequence length): the experiment behind the
+sentence on ``torch.compile`` in docs/performance.md. Needs a C++ compiler; prints the compile time.
+
+    python benchmarks/lstm_time_budget.py [--size 35x20x200x200] [--compile]
 """
 
 from __future__ import annotations
@@ -18,12 +23,46 @@ import torch
 
 import rnnlab
 from rnnlab.bench.harness import fwd_bwd
+from rnnlab.ops import torch_ops
+from rnnlab.reference.bptt import layer_backward, layer_forward
+
+
+def compiled_loops(module: rnnlab.LSTM, T: int, B: int, D: int):
+    """Forward+backward of one LSTM layer through the fused engine's loops, each compiled whole."""
+    cell, names = module._cells[0], module._names[0]
+    params = [p.detach() for p in module.layer_params(0, 0)]
+    xp = torch_ops()
+
+    def forward(X, h0, c0, *params):
+        P = cell.equation_params(dict(zip(names, params)))
+        return layer_forward(xp, cell, P, X, (h0, c0))
+
+    def backward(tape, dY, dh, dc, *params):
+        P = cell.equation_params(dict(zip(names, params)))
+        dP, dX, dstate = layer_backward(xp, cell, P, tape, dY, (dh, dc), True)
+        return cell.stored_grads(dP), dX, dstate
+
+    cforward = torch.compile(forward, dynamic=False, fullgraph=True)
+    cbackward = torch.compile(backward, dynamic=False, fullgraph=True)
+    gen = torch.Generator().manual_seed(0)
+    X, dY = torch.randn(T, B, D, generator=gen), torch.randn(T, B, cell.hidden_size, generator=gen)
+    zero = torch.zeros(B, cell.hidden_size)
+
+    def run():
+        _, _, tape = cforward(X, zero, zero, *params)
+        return cbackward(tape, dY, zero, zero, *params)
+
+    t0 = time.perf_counter()
+    run()
+    print(f"torch.compile of both loops took {time.perf_counter() - t0:.1f} s")
+    return run
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="35x20x200x200", help="TxBxDxH")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--compile", action="store_true", help="also time the loops torch.compile'd")
     args = ap.parse_args()
     T, B, D, H = (int(v) for v in args.size.split("x"))
     torch.manual_seed(0)
@@ -55,6 +94,8 @@ def main() -> None:
         "rnnlab fused": fwd_bwd(fused, T, B, D, "cpu"),
         "fused engine's GEMMs alone": gemms,
     }
+    if args.compile:
+        fns["fused loops, torch.compile"] = compiled_loops(fused, T, B, D)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(args.rounds):
         for name, fn in fns.items():
