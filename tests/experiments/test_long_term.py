@@ -122,3 +122,26 @@ def test_a_page_of_another_name_keeps_its_own_figures_and_command(tmp_path):
     assert f"--out {a.out}" in page
     assert "![validation error against steps](figures/budget-adding.png)" in page
     assert not (tmp_path / "page" / "figures" / "long-term-adding.png").exists()
+
+
+def test_lengths_per_task(tmp_path):
+    a = _args(tmp_path, quick=False, cells="rnn", lengths="adding:50,400/copy:100")
+    assert long_term.grid(a) == [
+        ("adding", 50, "rnn"),
+        ("adding", 400, "rnn"),
+        ("copy", 100, "rnn"),
+    ]
+    for bad, message in (
+        ("adding:50/music:10", "TASK one of adding, copy"),
+        ("adding:50", "no length for copy"),
+        ("adding:50/copy:x", "integers"),
+        ("adding:50/copy:", "at least one value"),
+    ):
+        with pytest.raises(UserError, match=message):
+            long_term.grid(_args(tmp_path, lengths=bad))
+    # each task's table has its own columns
+    b = _args(tmp_path, cells="rnn", lengths="adding:10,20/copy:30", report_only=True)
+    assert long_term.run(b) == 0
+    page = (tmp_path / "page" / "long-term.md").read_text()
+    assert "| *baseline* | 0.1667 | 0.1667 |" in page and "| *baseline* | 0.4159 |" in page
+    assert "--lengths adding:10,20/copy:30" in page

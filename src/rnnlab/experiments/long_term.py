@@ -77,7 +77,10 @@ QUICK_OVERRIDES = [
 def add_arguments(p) -> None:
     p.add_argument("--tasks", default="adding,copy", help="comma-separated: adding, copy")
     p.add_argument(
-        "--lengths", default=DEFAULT_LENGTHS, help=f"comma-separated T ({DEFAULT_LENGTHS})"
+        "--lengths",
+        default=DEFAULT_LENGTHS,
+        help=f"comma-separated T for every task ({DEFAULT_LENGTHS}), or per task as "
+        "TASK:T,T/TASK:T,... (e.g. adding:50,100,200,400/copy:100,200)",
     )
     p.add_argument(
         "--cells",
@@ -120,21 +123,46 @@ def _split(text: str, what: str) -> list[str]:
     return items
 
 
+def _parse_lengths(text: str) -> list[int]:
+    try:
+        lengths = [int(t) for t in _split(text, "lengths")]
+    except ValueError:
+        raise UserError(f"--lengths {text!r}: expected integers like 50,100") from None
+    if any(T < 2 for T in lengths):
+        raise UserError("--lengths: every length must be >= 2")
+    return lengths
+
+
+def task_lengths(args, tasks: list[str]) -> dict[str, list[int]]:
+    """The lengths each task runs at: ``--lengths 50,100`` for all, ``adding:50/copy:100`` each."""
+    text = "10,20" if args.quick and args.lengths == DEFAULT_LENGTHS else args.lengths
+    if ":" not in text:
+        return {task: _parse_lengths(text) for task in tasks}
+    per_task = {}
+    for group in text.split("/"):
+        task, sep, values = group.partition(":")
+        task = task.strip()
+        if not sep or task not in TASKS:
+            raise UserError(
+                f"--lengths {text!r}: write TASK:T,T for each task, separated by '/', with TASK "
+                f"one of {', '.join(TASKS)} (e.g. adding:50,100/copy:100)"
+            )
+        per_task[task] = _parse_lengths(values)
+    absent = [t for t in tasks if t not in per_task]
+    if absent:
+        raise UserError(f"--lengths {text!r} gives no length for {', '.join(absent)}")
+    return {task: per_task[task] for task in tasks}
+
+
 def grid(args) -> list[tuple[str, int, str]]:
     """``(task, T, cell)`` for every run, in the order they are trained."""
     tasks = _split(args.tasks, "tasks")
     bad = [t for t in tasks if t not in TASKS]
     if bad:
         raise UserError(f"--tasks: unknown {', '.join(bad)}; valid: {', '.join(TASKS)}")
-    lengths_text = "10,20" if args.quick and args.lengths == DEFAULT_LENGTHS else args.lengths
-    try:
-        lengths = [int(t) for t in _split(lengths_text, "lengths")]
-    except ValueError:
-        raise UserError(f"--lengths {lengths_text!r}: expected integers like 50,100") from None
-    if any(T < 2 for T in lengths):
-        raise UserError("--lengths: every length must be >= 2")
+    lengths = task_lengths(args, tasks)
     cells = parse_cells(args.cells)
-    return [(task, T, cell) for task in tasks for T in lengths for cell in cells]
+    return [(task, T, cell) for task in tasks for T in lengths[task] for cell in cells]
 
 
 def run_overrides(task: str, T: int, cell: str, args) -> list[str]:
@@ -319,7 +347,7 @@ def curves_figure(task: str, lengths: list[int], cells: list[str], results: dict
 def write_page(args, points, results: dict, out: Path) -> Path:
     figures = out.parent / "figures"
     tasks = list(dict.fromkeys(p[0] for p in points))
-    lengths = list(dict.fromkeys(p[1] for p in points))
+    lengths = {t: list(dict.fromkeys(p[1] for p in points if p[0] == t)) for t in tasks}
     cells = list(dict.fromkeys(p[2] for p in points))
     any_cfg = run_config(*points[0], args).to_dict()  # every run shares these settings
     tr, md = any_cfg["train"], any_cfg["model"]
@@ -352,7 +380,7 @@ def write_page(args, points, results: dict, out: Path) -> Path:
         "",
         f"One layer of H = {md['hidden_size']} units"
         + (
-            f", copy symbols embedded in E = {run_config('copy', lengths[0], cells[0], args).model.embed_size}"
+            f", copy symbols embedded in E = {run_config('copy', lengths['copy'][0], cells[0], args).model.embed_size}"
             if "copy" in tasks
             else ""
         )
@@ -376,10 +404,12 @@ def write_page(args, points, results: dict, out: Path) -> Path:
             else ("Copy memory: test cross-entropy per step (symbols copied)")
         )
         L += [f"## {title}", ""]
-        L += results_table(task, lengths, cells, results, args)
+        L += results_table(task, lengths[task], cells, results, args)
         L += ["", "Bold: below a tenth of the baseline (the dependency was learned).", ""]
         if any(key[0] == task for key in results):
-            fig = curves_figure(task, lengths, cells, results, figures / f"{out.stem}-{task}.png")
+            fig = curves_figure(
+                task, lengths[task], cells, results, figures / f"{out.stem}-{task}.png"
+            )
             L += [
                 f"![validation error against steps]({fig.relative_to(out.parent).as_posix()})",
                 "",
