@@ -15,7 +15,9 @@ def add_parser(subparsers) -> None:
         description=(
             "Train TASK with a TOML config. Every run gets a directory runs/TASK/TIMESTAMP-NAME/ "
             "holding config.toml, metrics.jsonl, checkpoints/ and (after `rnnlab report`) "
-            "report.html. --resume RUN continues a run exactly where its last checkpoint left it."
+            "report.html. --resume RUN continues a run exactly where its last checkpoint left it; "
+            "with --set train.max_steps=N (or train.epochs, train.max_minutes) it also raises "
+            "the budget of a run, finished or not, and trains on."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  rnnlab train lm --config configs/lm/hello.toml --set train.lr=0.01",
@@ -32,7 +34,11 @@ def add_parser(subparsers) -> None:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.lr=0.5 (repeatable)",
     )
-    p.add_argument("--resume", metavar="RUN", help="continue this run from its last checkpoint")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue this run from its last checkpoint (--set may then only raise its budget)",
+    )
     p.add_argument(
         "--continue",
         dest="cont",
@@ -118,8 +124,13 @@ def cmd_train(args) -> int:
     from rnnlab.train.trainer import Trainer
 
     if args.resume:
-        if args.config or args.overrides:
-            raise UserError("--resume continues a run with its own config: drop --config and --set")
+        if args.config:
+            raise UserError("--resume continues a run with its own config: drop --config")
+        if args.overrides:
+            from rnnlab.train.budget import extend_budget
+
+            for line in extend_budget(args.resume, args.overrides):
+                print(line)
         trainer = Trainer.resume(args.resume, quiet=args.quiet)
         trainer.say(f"resuming {trainer.run} at step {trainer.step} (epoch {trainer.epoch + 1})")
     else:

@@ -459,8 +459,13 @@ class Trainer:
         return stop
 
     def _stop_now(self) -> bool:
-        """Stop mid-epoch (a step or time budget): a last evaluation and checkpoint."""
-        self._eval_and_checkpoint()
+        """Stop mid-epoch (a step or time budget): a last evaluation (unless this step just had
+        one) and a checkpoint of this step, from which a raised budget trains on
+        (:mod:`rnnlab.train.budget`)."""
+        every = self.cfg.train.eval_every
+        if not (every and self.step % every == 0):
+            self._eval_and_checkpoint()
+        self.save_checkpoint()
         return True
 
     def finish(self) -> dict:
