@@ -46,6 +46,10 @@ class TrainConfig:
         device: auto (cuda when available), cpu or cuda.
         threads: torch CPU threads (0: torch's default).
         deterministic: ask torch for deterministic algorithms.
+        flush_denormal: while training, flush subnormal floats to zero on the CPU
+            (``torch.set_flush_denormal``). A vanishing gradient otherwise sinks into the subnormal
+            range, where x86 CPUs compute many times slower: an LSTM on the adding problem at
+            T = 400 ran 7x slower per step on an Intel Xeon. Changes only values below 1.2e-38.
     """
 
     epochs: int = 10
@@ -83,6 +87,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0
     deterministic: bool = False
+    flush_denormal: bool = True
 
     def validate(self) -> None:
         positive = ("epochs", "batch_size", "log_every", "grad_accum", "decay_every")

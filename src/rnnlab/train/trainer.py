@@ -368,6 +368,15 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict:
         """Train to the end (epochs, max_steps or early stopping); returns the final metrics."""
+        # Process-wide flag: on for training only (rnnlab gradflow measures subnormal norms).
+        flush = self.cfg.train.flush_denormal and torch.set_flush_denormal(True)
+        try:
+            return self._fit()
+        finally:
+            if flush:
+                torch.set_flush_denormal(False)
+
+    def _fit(self) -> dict:
         tc = self.cfg.train
         self._last_checkpoint = time.monotonic()
         if (
