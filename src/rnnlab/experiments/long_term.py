@@ -392,9 +392,7 @@ def write_page(args, points, results: dict, out: Path) -> Path:
         + ", ".join(f"`{base_config(t, args)}`" for t in tasks)
         + f". Machine: {platform.machine()}, torch CPU, 1 thread per run.",
         "",
-        "Cells: "
-        + "; ".join(CELL_NOTES.get(c, CELL_LABELS[c]) for c in parse_cells(args.cells))
-        + ".",
+        "Cells: " + "; ".join(CELL_NOTES.get(c, CELL_LABELS[c]) for c in cells) + ".",
         "",
     ]
     for task in tasks:

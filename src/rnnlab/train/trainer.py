@@ -108,6 +108,7 @@ class Trainer:
         self.carry = None
         self.window = {"loss": 0.0, "steps": 0, "items": 0}  # training metrics since the last log
         self.stopped = ""
+        self._checkpointed_step = -1  # the step of the newest checkpoint written by this process
         self._writer = None
         #: optional ``callable(trainer, metrics)`` run after every validation (once the
         #: checkpoint is written); it may raise to stop training, e.g. optuna's TrialPruned
@@ -195,6 +196,7 @@ class Trainer:
         tensors, state = self._state()
         self.run.checkpoints.save(tensors, state, names=("last", "best") if best else ("last",))
         self._last_checkpoint = time.monotonic()
+        self._checkpointed_step = self.step
 
     def _restore(self, tensors: dict, state: dict) -> None:
         model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
@@ -474,7 +476,8 @@ class Trainer:
         every = self.cfg.train.eval_every
         if not (every and self.step % every == 0):
             self._eval_and_checkpoint()
-        self.save_checkpoint()
+        if self._checkpointed_step != self.step:  # not already written by that evaluation
+            self.save_checkpoint()
         return True
 
     def finish(self) -> dict:
