@@ -99,6 +99,43 @@ def test_fused_passes_torch_gradcheck(kind, variant):
     assert torch.autograd.gradcheck(f, (x, h0, *params), eps=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize(("kind", "variant"), VARIANTS, ids=IDS)
+def test_fused_second_derivatives_pass_gradgradcheck(kind, variant):
+    # create_graph=True makes the fused backward replay the steps under autograd: exact Hessians.
+    mod = rnnlab.Recurrent(kind, 3, 3, bidirectional=True, engine="fused", **variant).double()
+    _randomise(mod, 3)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    hx = (h0, torch.zeros_like(h0)) if mod.n_states == 2 else h0
+    assert torch.autograd.gradgradcheck(lambda x, h0: mod(x, hx)[0], (x, h0), eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_fused_gradient_penalty_matches_autograd_engine(kind):
+    """The gradient of a gradient penalty (packed lengths, dropout, two layers, both directions)
+    is the autograd engine's, for the parameters, the input and the initial state."""
+    results = []
+    for engine in ("fused", "autograd"):
+        mod = rnnlab.Recurrent(
+            kind, 3, 4, 2, bidirectional=True, dropout=0.3, recurrent_dropout=0.2, engine=engine
+        ).double()
+        _randomise(mod, 5)
+        gen = torch.Generator().manual_seed(6)
+        x = torch.randn(5, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+        h0 = torch.randn(4, 3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+        hx = (h0, torch.zeros_like(h0)) if kind == "lstm" else h0
+        wrt = [x, h0, *mod.parameters()]
+        torch.manual_seed(8)  # the same dropout masks for both engines
+        packed = pack_padded_sequence(x, [5, 2, 4], enforce_sorted=False)
+        out = mod(packed, hx)[0].data
+        grads = torch.autograd.grad(out.pow(2).sum(), wrt, create_graph=True)
+        penalty = sum(g.pow(2).sum() for g in grads)
+        results.append(torch.autograd.grad(penalty, wrt))
+    for u, v in zip(*results):
+        torch.testing.assert_close(u, v, rtol=1e-8, atol=1e-8)
+
+
 def test_auto_engine_resolution():
     assert rnnlab.LSTM(2, 3).resolved_engine() == "builtin"
     assert rnnlab.LSTM(2, 3, peephole=True).resolved_engine() == "fused"
@@ -129,6 +166,10 @@ def test_clear_errors():
         m(torch.zeros(4))
     with pytest.raises(ValueError, match="dropout"):
         rnnlab.GRU(2, 3, dropout=1.0)
+    with pytest.raises(ValueError, match="floating-point"):
+        m(torch.zeros(4, 1, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"parameters are torch\.float32"):
+        m(torch.zeros(4, 1, 2, dtype=torch.float64))
 
 
 def test_engine_switch_keeps_parameters_and_results():

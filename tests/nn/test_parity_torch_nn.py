@@ -91,3 +91,15 @@ def test_forget_bias_initialisation():
     assert bool((b[4:8] > 0.5).all())  # 1 + U(-1/2, 1/2)
     assert bool((b[:4].abs() <= 0.5).all())
     assert m.has_builtin and m.resolved_engine() == "builtin"  # an initialisation only
+
+
+def test_all_weights_and_flatten_parameters_like_torch_nn():
+    theirs = torch.nn.LSTM(3, 4, 2, bidirectional=True)
+    ours = rnnlab.LSTM(3, 4, 2, bidirectional=True)
+    ours.load_state_dict(theirs.state_dict())
+    ours.flatten_parameters()  # code written for torch.nn calls it; a no-op here
+    assert len(ours.all_weights) == len(theirs.all_weights) == 4
+    for a, b in zip(ours.all_weights, theirs.all_weights):
+        assert [tuple(p.shape) for p in a] == [tuple(p.shape) for p in b]
+        for p, q in zip(a, b):
+            torch.testing.assert_close(p, q, rtol=0, atol=0)

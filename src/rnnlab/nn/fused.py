@@ -5,12 +5,17 @@ So the hand-written ``step_backward`` of every cell *is* the fast path's backwar
 hoisted before the loop, each step does one recurrent GEMM and the cell's elementwise update, and the
 weight gradients are single GEMMs after the backward loop. Outside this Function, torch autograd only
 sees one node per layer and direction (no per-step graph, so no O(T^2) indexing backward).
+
+The hand-written backward computes first derivatives only. When a caller asks for a differentiable
+gradient (``torch.autograd.grad(..., create_graph=True)``: gradient penalties, Hessian-vector
+products, meta-learning), the backward replays the layer with the same ``step`` functions under
+torch autograd and differentiates that, so higher derivatives are exact too (as torch.nn.LSTM's
+are on CPU), at the autograd engine's speed for that call only.
 """
 
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from rnnlab.ops import torch_ops
 from rnnlab.reference.bptt import layer_backward, layer_forward
@@ -56,17 +61,21 @@ class FusedLayer(torch.autograd.Function):
         P = cell.equation_params(dict(zip(names, params)))
         Y, state, tape = layer_forward(xp, cell, P, X, state0, mask, reverse, rmask)
         ctx.cell, ctx.names, ctx.tape = cell, names, tape
-        # Saved through autograd so that an in-place change to a weight before backward is caught.
-        ctx.save_for_backward(X, *params)
+        ctx.reverse, ctx.mask, ctx.rmask, ctx.n_states = reverse, mask, rmask, n
+        # Saved through autograd so that an in-place change to a weight before backward is caught,
+        # and so that a differentiable backward (create_graph=True) reaches X, state0 and params.
+        ctx.save_for_backward(X, *state0, *params)
         # Fresh tensors: the final states also live in the tape, which must not alias outputs.
         return (Y, *(s.clone() for s in state))
 
     @staticmethod
-    @once_differentiable
     @_autocast_backward
     def backward(ctx, dY, *dstate):
+        if torch.is_grad_enabled():  # create_graph=True: the gradient must itself be differentiable
+            return _replayed_backward(ctx, dY, dstate)
         xp = torch_ops()
-        X, *params = ctx.saved_tensors
+        X, *tensors = ctx.saved_tensors
+        params = tensors[ctx.n_states :]
         cell = ctx.cell
         P = cell.equation_params(dict(zip(ctx.names, params)))
         need_dx = ctx.needs_input_grad[5]
@@ -76,6 +85,31 @@ class FusedLayer(torch.autograd.Function):
             d if ctx.needs_input_grad[6 + j] else None for j, d in enumerate(dstate0)
         )
         return (None, None, None, None, None, dX, *state_grads, *(grads[k] for k in ctx.names))
+
+
+def _replayed_backward(ctx, dY, dstate):
+    """The gradients of :meth:`FusedLayer.backward` as a differentiable graph: the layer run again
+    with the cell's ``step`` under autograd (the ``autograd`` engine) and differentiated with
+    ``create_graph=True``."""
+    X, *tensors = ctx.saved_tensors
+    state0, params = tensors[: ctx.n_states], tensors[ctx.n_states :]
+    inputs = (X, *state0, *params)
+    wanted = [j for j, t in enumerate(inputs) if ctx.needs_input_grad[5 + j] and t.requires_grad]
+    grads = [None] * len(inputs)
+    if wanted:
+        Y, state = autograd_layer(
+            ctx.cell, ctx.names, params, X, state0, ctx.mask, ctx.reverse, ctx.rmask
+        )
+        got = torch.autograd.grad(
+            (Y, *state),
+            [inputs[j] for j in wanted],
+            (dY, *dstate),
+            create_graph=True,
+            allow_unused=True,
+        )
+        for j, g in zip(wanted, got):
+            grads[j] = g if g is not None else torch.zeros_like(inputs[j])
+    return (None, None, None, None, None, *grads)
 
 
 def fused_layer(cell, names, params, X, state0, mask=None, reverse=False, rmask=None):

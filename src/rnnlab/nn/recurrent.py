@@ -179,6 +179,19 @@ class Recurrent(nn.Module):
         sfx = StackSpec.suffix(layer, direction)
         return [getattr(self, n + sfx) for n in self._names[layer]]
 
+    @property
+    def all_weights(self) -> list[list[torch.Tensor]]:
+        """The parameters per layer and direction, in storage order (as ``torch.nn.LSTM``)."""
+        return [
+            self.layer_params(layer, d)
+            for layer in range(self.num_layers)
+            for d in range(self.directions)
+        ]
+
+    def flatten_parameters(self) -> None:
+        """Nothing to do: kept so that code written for ``torch.nn.LSTM`` (which compacts its
+        weights for cuDNN here) runs unchanged."""
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
@@ -230,6 +243,7 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"input has {X.shape[-1]} features, expected input_size={self.input_size}"
             )
+        self._check_dtype(X)
         hx = self._check_hx(hx, X, unbatched)
         if engine == "builtin":
             Y, h_n = self._forward_builtin(input if packed else X, hx, packed)
@@ -242,6 +256,19 @@ class Recurrent(nn.Module):
         elif self.batch_first:
             Y = Y.transpose(0, 1)  # T x B x C -> B x T x C
         return (Y, h_n) if self.n_states == 2 else (Y, h_n[0])
+
+    def _check_dtype(self, X):
+        if not X.is_floating_point():
+            raise ValueError(
+                f"input must be a floating-point tensor, got {X.dtype} (token ids go through an "
+                "embedding first, e.g. torch.nn.Embedding)"
+            )
+        weight = next(self.parameters())
+        if X.dtype != weight.dtype and not torch.is_autocast_enabled(X.device.type):
+            raise ValueError(
+                f"input is {X.dtype} but the parameters are {weight.dtype}: convert one of them "
+                "(module.to(dtype) or input.to(dtype)), or run under torch.autocast"
+            )
 
     def _check_hx(self, hx, X, unbatched):
         T, B, _ = X.shape
