@@ -175,20 +175,22 @@ def run_benchmark(
     return rows
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return name
+
+
 def machine_description(device: str = "cpu") -> str:
     """One line naming the machine and the torch build, for the results table."""
-    if device.startswith("cuda"):
-        name = torch.cuda.get_device_name()
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        name = line.split(":", 1)[1].strip()
-                        break
-        except OSError:
-            pass
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else cpu_name()
     return (
         f"{name}; {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
         f"Python {platform.python_version()}"

@@ -617,6 +617,10 @@ def _metric(entry, split, key="loss"):
 
 def write_results(exp: Experiment, res: dict, out: Path, elapsed: float) -> str:
     """Write the results markdown and its figures; return the markdown."""
+    import torch
+
+    from rnnlab.bench.harness import cpu_name
+
     args = exp.args
     out.parent.mkdir(parents=True, exist_ok=True)
     fig_dir = out.parent / "figures"
@@ -649,6 +653,13 @@ def write_results(exp: Experiment, res: dict, out: Path, elapsed: float) -> str:
             else f"; this invocation took {elapsed / 60:.1f} min (runs already finished are "
             "reused, not re-trained).\n"
         )
+    )
+    L.append(
+        f"Page written on: {cpu_name()}, torch {torch.__version__}. Every run is seeded and "
+        "deterministic: rerun on the same machine, it gives the same numbers to the last digit. "
+        "On another CPU the floating-point rounding of the matrix products differs, and runs that "
+        "stop early or train for thousands of updates carry that difference into their results "
+        "(a few hundredths of a nat per frame).\n"
     )
     L += _metric_section()
     L += _parameter_section(exp)
