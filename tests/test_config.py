@@ -70,3 +70,15 @@ def test_missing_and_broken_files(tmp_path):
     latin.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
     with pytest.raises(ConfigError, match=r"UTF-8|TOML"):
         load_run_config(latin)
+
+
+def test_model_recurrent_init_reaches_the_stack():
+    import torch
+
+    from rnnlab.models.stack_config import StackConfig
+
+    stack = StackConfig(cell="rnn", hidden_size=5, recurrent_init="orthogonal").build_stack(3)
+    W = stack.weight_hh_l0.detach()
+    torch.testing.assert_close(W @ W.T, torch.eye(5), rtol=0, atol=1e-5)
+    with pytest.raises(ConfigError, match=r"\[model\]: unknown recurrent_init 'identity'"):
+        StackConfig(cell="rnn", recurrent_init="identity").build_stack(3)

@@ -103,3 +103,32 @@ def test_all_weights_and_flatten_parameters_like_torch_nn():
         assert [tuple(p.shape) for p in a] == [tuple(p.shape) for p in b]
         for p, q in zip(a, b):
             torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mut1", "mut2", "mut3"])
+def test_orthogonal_recurrent_init(cell):
+    torch.manual_seed(0)
+    H = 6
+    variant = {"forget_bias": 1.0} if cell == "lstm" else {}
+    m = rnnlab.Recurrent(
+        cell, 3, H, num_layers=2, bidirectional=True, recurrent_init="orthogonal", **variant
+    )
+    k = 1.0 / H**0.5
+    for layer, d in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        sfx = f"_l{layer}" + ("_reverse" if d else "")
+        W = getattr(m, "weight_hh" + sfx).detach()
+        assert W.shape[0] % H == 0 and W.shape[0] >= H
+        for block in W.split(H):  # one (H, H) block per gate, each orthogonal
+            torch.testing.assert_close(block @ block.T, torch.eye(H), rtol=0, atol=1e-5)
+        assert float(getattr(m, "weight_ih" + sfx).abs().max()) <= k  # torch.nn's init kept
+    if cell == "lstm":  # the cell's own adjustment still follows
+        assert bool((m.bias_ih_l0.detach()[H : 2 * H] > 1 - k).all())
+    assert "recurrent_init='orthogonal'" in repr(m)
+    assert float(rnnlab.Recurrent(cell, 3, H).weight_hh_l0.detach().abs().max()) <= k
+
+
+def test_recurrent_init_rejects_an_unknown_name():
+    with pytest.raises(
+        ValueError, match="unknown recurrent_init 'xavier'; valid: uniform, orthogonal"
+    ):
+        rnnlab.LSTM(3, 4, recurrent_init="xavier")

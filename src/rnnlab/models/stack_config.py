@@ -27,6 +27,8 @@ class StackConfig:
         dropout: dropout between layers and on the stack's output (each model says where else).
         recurrent_dropout: variational dropout on the recurrent connections (one mask per
             sequence).
+        recurrent_init: uniform (torch.nn's) or orthogonal (one random orthogonal ``(H, H)``
+            block per gate of ``weight_hh``; see :class:`rnnlab.nn.Recurrent`).
         engine: auto, builtin, fused, autograd or reference.
     """
 
@@ -36,6 +38,7 @@ class StackConfig:
     num_layers: int = 1
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
+    recurrent_init: str = "uniform"
     engine: str = "auto"
 
     def validate(self) -> None:
@@ -59,6 +62,7 @@ class StackConfig:
                 bidirectional=bidirectional,
                 engine=self.engine,
                 recurrent_dropout=self.recurrent_dropout,
+                recurrent_init=self.recurrent_init,
                 **self.variant,
             )
         except ValueError as e:

@@ -35,6 +35,7 @@ from rnnlab.nn.fused import autograd_layer, fused_layer
 from rnnlab.reference.stack import StackSpec
 
 ENGINES = ("auto", "builtin", "fused", "autograd", "reference")
+RECURRENT_INITS = ("uniform", "orthogonal")
 
 
 class Recurrent(nn.Module):
@@ -52,6 +53,12 @@ class Recurrent(nn.Module):
         engine: one of ``auto, builtin, fused, autograd, reference``.
         recurrent_dropout: variational dropout of ``h_{t-1}`` where it enters the recurrent
             matmuls (Gal & Ghahramani 2016): one mask per sequence, the same at every step.
+        recurrent_init: ``"uniform"`` (torch.nn's ``U(-1/sqrt(H), 1/sqrt(H))``) or
+            ``"orthogonal"``: each ``(H, H)`` gate block of ``weight_hh`` a random orthogonal
+            matrix (Saxe et al. 2014; Keras's default ``recurrent_initializer``), so that at the
+            start ``h_{t-1} -> W_hh h_{t-1}`` keeps the norm instead of shrinking it (the uniform
+            init's block has spectral radius about ``1/sqrt(3)``). Biases and the input weights
+            keep torch.nn's init either way.
         **variant: the cell's own arguments (``peephole``, ``forget_bias``, ``layer_norm``,
             ``reset``, ``nonlinearity``).
     """
@@ -71,6 +78,7 @@ class Recurrent(nn.Module):
         *,
         engine: str = "auto",
         recurrent_dropout: float = 0.0,
+        recurrent_init: str = "uniform",
         **variant,
     ):
         super().__init__()
@@ -86,6 +94,11 @@ class Recurrent(nn.Module):
         for name, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if not 0.0 <= float(p) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
+        if recurrent_init not in RECURRENT_INITS:
+            raise ValueError(
+                f"unknown recurrent_init {recurrent_init!r}; valid: {', '.join(RECURRENT_INITS)}"
+            )
+        self.recurrent_init = recurrent_init
         self.cell_kind = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
@@ -157,9 +170,11 @@ class Recurrent(nn.Module):
         return "builtin" if self.has_builtin and not rec_drop else "fused"
 
     def reset_parameters(self) -> None:
-        """torch.nn's initialisation (``U(-1/sqrt(H), 1/sqrt(H))``), then the cell's own
-        adjustments (forget-gate bias, layer-norm gains, zero peepholes)."""
+        """torch.nn's initialisation (``U(-1/sqrt(H), 1/sqrt(H))``), orthogonal ``(H, H)`` blocks
+        of ``weight_hh`` with ``recurrent_init="orthogonal"``, then the cell's own adjustments
+        (forget-gate bias, layer-norm gains, zero peepholes)."""
         k = 1.0 / math.sqrt(self.hidden_size)
+        H = self.hidden_size
         with torch.no_grad():
             for layer, c in enumerate(self._cells):
                 for d in range(self.directions):
@@ -173,6 +188,10 @@ class Recurrent(nn.Module):
                             p.zero_()
                         else:
                             p.fill_(1.0)
+                    if self.recurrent_init == "orthogonal":
+                        # weight_hh is (G*H, H) for every cell: one orthogonal block per gate
+                        for block in params["weight_hh"].split(H):
+                            nn.init.orthogonal_(block)
                     c.adjust_init(params)
 
     def layer_params(self, layer: int, direction: int) -> list[torch.Tensor]:
@@ -202,9 +221,10 @@ class Recurrent(nn.Module):
             ("dropout", 0.0),
             ("bidirectional", False),
             ("recurrent_dropout", 0.0),
+            ("recurrent_init", "uniform"),
         ):
             if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)}"
+                s += f", {name}={getattr(self, name)!r}"
         for k, v in self.variant.items():
             s += f", {k}={v!r}"
         return s + f", engine={self._engine!r}"
@@ -423,6 +443,7 @@ class RNN(Recurrent):
         *,
         engine="auto",
         recurrent_dropout=0.0,
+        recurrent_init="uniform",
     ):
         super().__init__(
             "rnn",
@@ -437,6 +458,7 @@ class RNN(Recurrent):
             dtype,
             engine=engine,
             recurrent_dropout=recurrent_dropout,
+            recurrent_init=recurrent_init,
             nonlinearity=nonlinearity,
         )
 
@@ -464,6 +486,7 @@ class LSTM(Recurrent):
         layer_norm=False,
         engine="auto",
         recurrent_dropout=0.0,
+        recurrent_init="uniform",
     ):
         if proj_size:
             raise ValueError("proj_size is not supported by rnnlab.LSTM")
@@ -487,6 +510,7 @@ class LSTM(Recurrent):
             dtype,
             engine=engine,
             recurrent_dropout=recurrent_dropout,
+            recurrent_init=recurrent_init,
             **variant,
         )
 
@@ -511,6 +535,7 @@ class GRU(Recurrent):
         chrono=0,
         engine="auto",
         recurrent_dropout=0.0,
+        recurrent_init="uniform",
     ):
         variant = {"chrono": chrono} if chrono else {}
         super().__init__(
@@ -526,6 +551,7 @@ class GRU(Recurrent):
             dtype,
             engine=engine,
             recurrent_dropout=recurrent_dropout,
+            recurrent_init=recurrent_init,
             reset=reset,
             **variant,
         )
@@ -547,6 +573,7 @@ def _mut(kind):
             *,
             engine="auto",
             recurrent_dropout=0.0,
+            recurrent_init="uniform",
         ):
             super().__init__(
                 kind,
@@ -561,6 +588,7 @@ def _mut(kind):
                 dtype,
                 engine=engine,
                 recurrent_dropout=recurrent_dropout,
+                recurrent_init=recurrent_init,
             )
 
     MUT.__name__ = MUT.__qualname__ = kind.upper()
