@@ -36,6 +36,13 @@ def test_the_grid_and_each_run_config(tmp_path):
     # the page's command for a run builds the same config
     cmd = long_term.command_for("copy", 200, "lstm-fb1", a)
     assert "--set 'model.variant={ forget_bias = 1.0 }'" in cmd
+    cfg = long_term.run_config("adding", 50, "rnn-orth", a)  # an init that is not a variant
+    assert (cfg.model.cell, cfg.model.variant, cfg.model.recurrent_init) == (
+        "rnn",
+        {},
+        "orthogonal",
+    )
+    assert "model.recurrent_init=" in long_term.command_for("adding", 50, "rnn-orth", a)
     with pytest.raises(UserError, match="valid: adding, copy"):
         long_term.grid(_args(tmp_path, tasks="adding,music"))
     with pytest.raises(UserError, match="integers"):

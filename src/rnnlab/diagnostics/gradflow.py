@@ -43,6 +43,7 @@ from rnnlab.ops import torch_ops
 #: ``"2T"`` stands for twice the task's length T (see :func:`cell_variant`)
 CELL_SPECS: dict[str, tuple[str, dict]] = {
     "rnn": ("rnn", {}),
+    "rnn-orth": ("rnn", {}),
     "lstm": ("lstm", {}),
     "lstm-fb1": ("lstm", {"forget_bias": 1.0}),
     "lstm-chrono": ("lstm", {"chrono": "2T"}),
@@ -56,6 +57,7 @@ CELL_SPECS: dict[str, tuple[str, dict]] = {
 #: what each name means, for tables and legends
 CELL_LABELS = {
     "rnn": "tanh RNN",
+    "rnn-orth": "tanh RNN, orthogonal W_hh",
     "lstm": "LSTM",
     "lstm-fb1": "LSTM, forget bias 1",
     "lstm-chrono": "LSTM, chrono init",
@@ -65,6 +67,9 @@ CELL_LABELS = {
     "mut2": "MUT2",
     "mut3": "MUT3",
 }
+
+#: other ``[model]`` fields a ``--cells`` name sets (initialisations that are not cell variants)
+CELL_MODEL_FIELDS: dict[str, dict] = {"rnn-orth": {"recurrent_init": "orthogonal"}}
 
 #: tasks whose loss is at the last step (so dL/dh_t is a clean function of the distance)
 GRADFLOW_TASKS = ("adding", "copy")
@@ -76,6 +81,13 @@ def cell_variant(cell: str, length: int) -> tuple[str, dict]:
     dependency of either task (T + 2 S steps for copy, under T for adding) is covered."""
     kind, variant = CELL_SPECS[cell]
     return kind, {k: 2 * length if v == "2T" else v for k, v in variant.items()}
+
+
+def cell_model(cell: str, length: int) -> dict:
+    """The ``[model]`` fields that make a ``--cells`` name: ``cell``, ``variant`` (see
+    :func:`cell_variant`) and any other field the name sets (``rnn-orth``: ``recurrent_init``)."""
+    kind, variant = cell_variant(cell, length)
+    return {"cell": kind, "variant": variant, **CELL_MODEL_FIELDS.get(cell, {})}
 
 
 def parse_cells(text: str) -> list[str]:
@@ -173,8 +185,7 @@ def build_task(task_name: str, cell: str, length: int, hidden: int, batch: int, 
 
     if task_name not in GRADFLOW_TASKS:
         raise UserError(f"--task {task_name!r}: gradient flow runs on {', '.join(GRADFLOW_TASKS)}")
-    kind, variant = cell_variant(cell, length)
-    model = {"cell": kind, "variant": variant, "hidden_size": hidden, "num_layers": 1}
+    model = {**cell_model(cell, length), "hidden_size": hidden, "num_layers": 1}
     if task_name == "copy":
         model["embed_size"] = 16
     cfg = build_run_config(

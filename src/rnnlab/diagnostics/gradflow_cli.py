@@ -31,8 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--cells",
         default="rnn,lstm,gru",
-        help="comma-separated: rnn, lstm, lstm-fb1 (forget bias 1), lstm-chrono and gru-chrono "
-        "(chrono initialisation for 2 x --length steps), gru, mut1, mut2, mut3",
+        help="comma-separated: rnn, rnn-orth (orthogonal recurrent weights), lstm, lstm-fb1 "
+        "(forget bias 1), lstm-chrono and gru-chrono (chrono initialisation for 2 x --length "
+        "steps), gru, mut1, mut2, mut3",
     )
     p.add_argument("--task", default="adding", help="adding or copy (default adding)")
     p.add_argument("--length", type=int, default=200, help="sequence length T / delay (200)")

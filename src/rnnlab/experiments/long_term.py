@@ -18,7 +18,7 @@ import shlex
 import time
 from pathlib import Path
 
-from rnnlab.diagnostics.gradflow import CELL_LABELS, cell_variant, parse_cells
+from rnnlab.diagnostics.gradflow import CELL_LABELS, cell_model, parse_cells
 from rnnlab.errors import UserError
 
 DESCRIPTION = (
@@ -48,6 +48,8 @@ TASK_BULLETS = {
 
 #: how the report describes each cell
 CELL_NOTES = {
+    "rnn-orth": "tanh RNN with orthogonal recurrent weights at initialisation "
+    '(recurrent_init = "orthogonal")',
     "lstm": "LSTM (torch.nn's init, forget-gate bias 0)",
     "lstm-fb1": "LSTM with forget-gate bias 1 (Jozefowicz et al. 2015)",
     "lstm-chrono": "LSTM with the chrono initialisation for 2T steps (Tallec & Ollivier 2018: "
@@ -167,11 +169,13 @@ def grid(args) -> list[tuple[str, int, str]]:
 
 def run_overrides(task: str, T: int, cell: str, args) -> list[str]:
     """The ``--set`` overrides that make one run from ``configs/TASK/long-term.toml``."""
-    kind, variant = cell_variant(cell, T)
+    fields = cell_model(cell, T)
+    kind, variant = fields.pop("cell"), fields.pop("variant")
     sets = [f"name={task}-T{T}-{cell}", f"data.length={T}", f'model.cell="{kind}"']
     if variant:
         inner = ", ".join(f"{k} = {v!r}" for k, v in variant.items())
         sets.append(f"model.variant={{ {inner} }}")
+    sets += [f'model.{k}="{v}"' for k, v in fields.items()]
     return sets + (QUICK_OVERRIDES if args.quick else []) + list(args.overrides)
 
 
