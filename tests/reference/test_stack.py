@@ -73,3 +73,22 @@ def test_reference_does_not_import_torch():
     code = "import sys, rnnlab.reference; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("kind", "layers", "bidir", "variant"), CASES)
+def test_orthogonal_recurrent_init(kind, layers, bidir, variant):
+    H = 5
+    spec = StackSpec(kind, 3, H, layers, bidir, variant=variant)
+    uniform = init_stack(spec, np.random.default_rng(0))
+    orth = init_stack(spec, np.random.default_rng(0), recurrent_init="orthogonal")
+    assert orth.keys() == uniform.keys()
+    for name, value in orth.items():
+        if name.startswith("weight_hh"):  # (G*H, H): every (H, H) gate block orthogonal
+            for block in np.split(value, value.shape[0] // H):
+                np.testing.assert_allclose(block @ block.T, np.eye(H), atol=1e-12)
+        elif name.endswith("_l0"):  # drawn before the first orthogonal block: unchanged
+            np.testing.assert_array_equal(value, uniform[name])
+    with pytest.raises(
+        ValueError, match="unknown recurrent_init 'eye'; valid: uniform, orthogonal"
+    ):
+        init_stack(spec, np.random.default_rng(0), recurrent_init="eye")

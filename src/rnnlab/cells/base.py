@@ -94,12 +94,17 @@ class Cell:
         """Variant parameters (peepholes, layer-norm gains...). None by default."""
         return []
 
-    def init_params(self, rng: np.random.Generator, dtype=np.float64) -> dict[str, np.ndarray]:
+    def init_params(
+        self, rng: np.random.Generator, dtype=np.float64, recurrent_init: str = "uniform"
+    ) -> dict[str, np.ndarray]:
         """Fresh parameters as NumPy arrays (stored names), initialised like torch.nn.
 
-        Every weight and bias is drawn from ``U(-1/sqrt(H), 1/sqrt(H))``; variants then adjust
-        (:meth:`adjust_init`), e.g. the forget-gate bias.
+        Every weight and bias is drawn from ``U(-1/sqrt(H), 1/sqrt(H))``; with
+        ``recurrent_init="orthogonal"`` each ``(H, H)`` gate block of ``weight_hh`` is then a random
+        orthogonal matrix (:func:`orthogonal`); variants then adjust (:meth:`adjust_init`), e.g. the
+        forget-gate bias.
         """
+        check_recurrent_init(recurrent_init)
         k = 1.0 / math.sqrt(self.hidden_size)
         params = {}
         for spec in self.param_specs():
@@ -111,6 +116,11 @@ class Cell:
                 params[spec.name] = np.ones(spec.shape, dtype=dtype)
             else:  # pragma: no cover - a programming error in a cell definition
                 raise ValueError(f"unknown init {spec.init!r}")
+        if recurrent_init == "orthogonal":
+            W = params["weight_hh"]  # (G*H, H): one block per gate
+            for g in range(W.shape[0] // self.hidden_size):
+                rows = slice(g * self.hidden_size, (g + 1) * self.hidden_size)
+                W[rows] = orthogonal(rng, self.hidden_size).astype(dtype)
         self.adjust_init(params)
         return params
 
@@ -272,6 +282,24 @@ def check_chrono(chrono, bias: bool) -> int:
     if chrono and not bias:
         raise ValueError("chrono initialises the gate biases: it needs bias=True")
     return chrono
+
+
+#: the initialisations of ``weight_hh`` a stack can ask for
+RECURRENT_INITS = ("uniform", "orthogonal")
+
+
+def check_recurrent_init(name: str) -> str:
+    if name not in RECURRENT_INITS:
+        raise ValueError(f"unknown recurrent_init {name!r}; valid: {', '.join(RECURRENT_INITS)}")
+    return name
+
+
+def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A random ``(n, n)`` orthogonal matrix, uniform over the orthogonal group (Haar): ``Q`` of the
+    QR decomposition of a Gaussian matrix with the signs of ``diag(R)`` moved into ``Q``
+    (Mezzadri 2007), the construction ``torch.nn.init.orthogonal_`` uses."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))[None, :]
 
 
 def chrono_bias(hidden_size: int, t_max: int) -> np.ndarray:

@@ -30,12 +30,12 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.cells import cell_kinds
+from rnnlab.cells.base import check_recurrent_init
 from rnnlab.nn.bridge import ReferenceStack
 from rnnlab.nn.fused import autograd_layer, fused_layer
 from rnnlab.reference.stack import StackSpec
 
 ENGINES = ("auto", "builtin", "fused", "autograd", "reference")
-RECURRENT_INITS = ("uniform", "orthogonal")
 
 
 class Recurrent(nn.Module):
@@ -94,11 +94,7 @@ class Recurrent(nn.Module):
         for name, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if not 0.0 <= float(p) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
-        if recurrent_init not in RECURRENT_INITS:
-            raise ValueError(
-                f"unknown recurrent_init {recurrent_init!r}; valid: {', '.join(RECURRENT_INITS)}"
-            )
-        self.recurrent_init = recurrent_init
+        self.recurrent_init = check_recurrent_init(recurrent_init)
         self.cell_kind = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional

@@ -74,14 +74,15 @@ class StackSpec:
 
 
 def init_stack(
-    spec: StackSpec, rng: np.random.Generator, dtype=np.float64
+    spec: StackSpec, rng: np.random.Generator, dtype=np.float64, recurrent_init: str = "uniform"
 ) -> dict[str, np.ndarray]:
-    """Fresh parameters for every layer and direction, initialised like torch.nn."""
+    """Fresh parameters for every layer and direction, initialised like torch.nn (or with
+    orthogonal ``(H, H)`` blocks of ``weight_hh``: ``recurrent_init="orthogonal"``)."""
     params = {}
     for layer, cell in enumerate(spec.cells()):
         for k in range(spec.directions):
             sfx = spec.suffix(layer, k)
-            for name, value in cell.init_params(rng, dtype).items():
+            for name, value in cell.init_params(rng, dtype, recurrent_init).items():
                 params[name + sfx] = value
     return params
 
