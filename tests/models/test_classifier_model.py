@@ -19,7 +19,7 @@ def _padded_batch(lengths, V=12, T=7, seed=0):
     return x, L
 
 
-@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "last+max+mean"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "mut1"])
 def test_a_padded_batch_gives_each_sentence_its_own_output(pooling, bidirectional, cell):
@@ -45,20 +45,22 @@ def test_pooling_matches_its_definition():
     torch.manual_seed(1)
     x, L = _padded_batch([6, 2, 4], T=6)
     outs = {}
-    for pooling in ("last", "mean", "max"):
+    for pooling in ("last", "mean", "max", "max+mean", "last+max+mean"):
         m = SequenceClassifier(
             ClassifierConfig(embed_size=4, hidden_size=3, pooling=pooling), 2, vocab_size=12
         ).eval()
-        if outs:
-            m.load_state_dict(outs["model"])
+        if outs:  # the same encoder for every pooling (the heads differ in width)
+            m.encoder.load_state_dict(outs["encoder"])
         else:
-            outs["model"] = m.state_dict()
+            outs["encoder"] = m.encoder.state_dict()
         enc_out, last = m.encoder(x, L)  # (T, B, H), (B, H)
         summary = m.pool(enc_out, last, L)
         for b, n in enumerate(L.tolist()):
             steps = enc_out[:n, b]  # the real steps only
-            want = {"last": steps[-1], "mean": steps.mean(0), "max": steps.max(0).values}[pooling]
+            one = {"last": steps[-1], "mean": steps.mean(0), "max": steps.max(0).values}
+            want = torch.cat([one[kind] for kind in pooling.split("+")])
             torch.testing.assert_close(summary[b], want)
+        assert m.head.in_features == 3 * len(pooling.split("+"))
 
 
 def test_feature_inputs_and_regression_output():

@@ -11,9 +11,11 @@ the loss. The sequence is summarised by
 - ``last``: the top layer's final state (for a bidirectional stack, the forward direction's state
   after the last real step and the backward direction's after step 0, concatenated);
 - ``mean``: the mean of the top layer's outputs over the real steps;
-- ``max``: their element-wise maximum over the real steps.
+- ``max``: their element-wise maximum over the real steps;
+- ``max+mean`` and ``last+max+mean``: those vectors concatenated (``(B, 2*K*H)`` and
+  ``(B, 3*K*H)``; the second is the "concat pooling" of ULMFiT, Howard & Ruder 2018).
 
-A linear layer maps that ``(B, K*H)`` vector to C outputs: class logits, or with C = 1 a single
+A linear layer maps that vector to C outputs: class logits, or with C = 1 a single
 regression value (the adding problem).
 """
 
@@ -55,10 +57,10 @@ class ClassifierConfig(EncoderConfig):
     """The ``[model]`` section of a sequence-classifier config (see :class:`EncoderConfig`).
 
     Attributes:
-        pooling: last, mean or max (see the module docstring).
+        pooling: last, mean, max, max+mean or last+max+mean (see the module docstring).
     """
 
-    pooling: Literal["last", "mean", "max"] = "last"
+    pooling: Literal["last", "mean", "max", "max+mean", "last+max+mean"] = "last"
 
 
 class SequenceEncoder(nn.Module):
@@ -180,15 +182,21 @@ class SequenceClassifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = SequenceEncoder(cfg, vocab_size, input_size, pad_id, subwords)
-        self.head = nn.Linear(self.encoder.output_size, num_outputs)
+        self.poolings = cfg.pooling.split("+")
+        self.head = nn.Linear(len(self.poolings) * self.encoder.output_size, num_outputs)
 
     def pool(self, out: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor | None):
-        """``(T, B, K*H)`` outputs and ``(B, K*H)`` final states -> the ``(B, K*H)`` summary."""
-        if self.cfg.pooling == "last":
+        """``(T, B, K*H)`` outputs and ``(B, K*H)`` final states -> the ``(B, P*K*H)`` summary
+        (P = 1, or the number of poolings concatenated)."""
+        parts = [self._pool_one(kind, out, last, lengths) for kind in self.poolings]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+    def _pool_one(self, kind: str, out, last, lengths):
+        if kind == "last":
             return last
         T, B, _ = out.shape
         mask = step_mask(lengths, T, B, out.device)
-        if self.cfg.pooling == "mean":
+        if kind == "mean":
             if mask is None:
                 return out.mean(0)
             # padded outputs are zero already: sum and divide by each sequence's own length
