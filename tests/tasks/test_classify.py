@@ -265,3 +265,56 @@ def test_subwords_classify_words_never_seen_in_training_and_survive_a_reload(tmp
         assert again.evaluate(model, "valid")["acc"] == pytest.approx(accs[True])
     finally:
         torch.set_grad_enabled(True)  # load_trained turns it off for the process
+
+
+def test_distillation_targets_are_the_teachers_tempered_probabilities(tmp_path):
+    from rnnlab.errors import ConfigError, UserError
+    from rnnlab.train.cli import load_trained
+
+    folder = write_toy_tsv(tmp_path / "d")
+    teachers = []
+    for seed in (1, 2):
+        raw = toy_raw(folder)
+        raw.update(seed=seed, name=f"teacher{seed}")
+        teachers.append(Trainer.start(build_run_config(raw), root=tmp_path / "t", quiet=True))
+        teachers[-1].fit()
+    raw = toy_raw(folder, epochs=3)
+    raw["data"].update(
+        teachers=[str(t.run.path) for t in teachers], distill_weight=0.7, distill_temperature=3.0
+    )
+    student = Trainer.start(build_run_config(raw), root=tmp_path / "s", quiet=True)
+    task = student.task
+    # the soft targets: the teachers' last checkpoints, softmax(z / 3), averaged
+    probs = []
+    for t in teachers:
+        _, _, ttask, model = load_trained(str(t.run.path), "last")
+        z, _ = ttask.predict_split(model, "train")
+        probs.append(torch.softmax(torch.from_numpy(z).double() / 3.0, -1))
+    want = (probs[0] + probs[1]) / 2
+    np.testing.assert_allclose(task.soft_targets, want.numpy(), rtol=1e-5, atol=1e-7)
+    # the training loss: 0.3 CE + 0.7 * 3^2 * KL(q || softmax(z / 3)), batch-mean
+    loader = task.train_loader(0)
+    batch = loader[0]
+    idx = loader.index_lists[0]
+    assert torch.equal(batch[3], torch.from_numpy(task.soft_targets[idx]))
+    model = student.model.eval()
+    with torch.no_grad():
+        out = task.loss(model, batch)
+        z = model(batch[0], batch[1]).double()
+    q = batch[3].double()
+    kl = (q * (q.log() - torch.log_softmax(z / 3.0, -1))).sum(-1).mean()
+    ce = torch.nn.functional.cross_entropy(z, batch[2])
+    assert out.loss.item() == pytest.approx(float(0.3 * ce + 0.7 * 9.0 * kl), rel=1e-5)
+    assert len(task._make("valid")(np.arange(4))) == 3  # evaluation batches carry no soft targets
+    assert student.fit()["valid"]["acc"] > 0.95  # the teachers score 100%: so does the student
+    # teachers of other examples, and bad settings, are refused with the reason
+    other = write_toy_tsv(tmp_path / "o", n_train=100, n_dev=20, seed=5)
+    bad = toy_raw(other)
+    bad["data"]["teachers"] = [str(teachers[0].run.path)]
+    with pytest.raises(UserError, match="other training examples"):
+        Trainer.start(build_run_config(bad), root=tmp_path / "b", quiet=True)
+    for key, value in (("distill_weight", 1.5), ("distill_temperature", 0.0)):
+        wrong = toy_raw(folder)
+        wrong["data"][key] = value
+        with pytest.raises(ConfigError, match=key):
+            build_run_config(wrong)

@@ -4,7 +4,8 @@ Dimension letters: T time (tokens), B batch, C classes.
 
 A sentence is a list of tokens; the model (:class:`rnnlab.models.classifier.SequenceClassifier`)
 embeds them, runs the recurrent stack over each sentence's own length (packed), summarises it
-(last state, mean or max over steps) and outputs C logits. The loss is the mean cross-entropy
+(``model.pooling``: last state, mean or max over steps, or ``max+mean`` / ``last+max+mean``
+concatenated) and outputs C logits. The loss is the mean cross-entropy
 over the batch's sentences; ``acc`` is the fraction classified correctly.
 
 Data: ``dataset = "sst2"`` reads GLUE SST-2 (:func:`rnnlab.data.load_sst2`: 67,349 training
@@ -30,6 +31,16 @@ With subwords, word dropout drops a word's own vector and keeps its n-grams: in 
 looks as a word never seen looks in evaluation.
 The word types outside the vocabulary get ids from V on; the n-grams and those types are saved
 in the run (``task.json``), so a resumed or evaluated run reads exactly the same table.
+
+Distillation (``data.teachers = [RUN, ...]``, Hinton et al. 2015): trained classification runs
+of the same examples (any cell or config) predict every training sentence once, before training;
+their class probabilities at temperature tau (``data.distill_temperature``), averaged over the
+teachers, are soft targets q. The training loss is then ``(1 - a) CE(z, y) + a tau^2
+KL(q || softmax(z / tau))`` with ``a = data.distill_weight`` (the tau^2 keeps the soft term's
+gradient on the scale of the hard one's); evaluation is the plain cross-entropy, as without
+teachers. The teachers' ``data.teacher_checkpoint`` (default ``last``: the model their training
+ended with, which no dev score chose) is used; a resumed run asks its teachers again, and gets the
+same targets (inference is deterministic on the CPU), so the teacher runs must still exist.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -119,6 +130,11 @@ class ClassifyDataConfig:
         subwords: add character n-gram embeddings to the word embeddings (see the module
             docstring); words outside the vocabulary then keep their n-grams.
         subword_min_types: keep the n-grams shared by at least this many training word types.
+        teachers: run directories (or names) of trained classifiers of the same examples whose
+            averaged predictions are distilled into this model (empty: no distillation).
+        teacher_checkpoint: which checkpoint of each teacher predicts (``last`` or ``best``).
+        distill_weight: a, the weight of the soft-target term (1 - a weighs the labels').
+        distill_temperature: tau, the softmax temperature of teachers and student in that term.
     """
 
     dataset: Literal["sst2", "tsv"] = "sst2"
@@ -129,8 +145,18 @@ class ClassifyDataConfig:
     word_dropout: float = 0.0
     subwords: bool = False
     subword_min_types: int = 3
+    teachers: list[str] = field(default_factory=list)
+    teacher_checkpoint: Literal["last", "best"] = "last"
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
 
     def validate(self) -> None:
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ConfigError(f"data.distill_weight must be in [0, 1], got {self.distill_weight}")
+        if self.distill_temperature <= 0:
+            raise ConfigError(
+                f"data.distill_temperature must be > 0, got {self.distill_temperature}"
+            )
         if self.subword_min_types < 1:
             raise ConfigError(f"data.subword_min_types must be >= 1, got {self.subword_min_types}")
         if self.min_freq < 1 or self.max_len < 0:
@@ -173,6 +199,23 @@ class ClassifyTask(Task):
                 np.array([len(i) for i in ids], dtype=np.int64),
                 np.array([y for _, y in rs], dtype=np.int64),
             )
+        self.soft_targets = self._teacher_targets() if self.cfg.data.teachers else None
+
+    def _teacher_targets(self) -> np.ndarray:
+        """``(N, C)`` soft targets of the training sentences (see the module docstring)."""
+        from rnnlab.train.ensemble import teacher_probabilities
+
+        d = self.cfg.data
+        q, labels = teacher_probabilities(
+            d.teachers, "train", d.teacher_checkpoint, d.distill_temperature
+        )
+        if not np.array_equal(labels, self.examples["train"][2]):
+            raise UserError(
+                "data.teachers: the teachers read other training examples than this run "
+                f"({len(labels)} vs {len(self.examples['train'][2])} labels, or in another "
+                "order); distillation needs a prediction for each of this run's sentences"
+            )
+        return q.astype(np.float32)
 
     def _prepare_subwords(self, rows: dict, state: dict | None) -> Callable:
         """Build (or, resuming, restore) the n-gram vocabulary and the types outside the word
@@ -243,6 +286,7 @@ class ClassifyTask(Task):
         p = self.cfg.data.word_dropout if epoch is not None else 0.0
         unk = self.vocab.index(UNK)
         offset = getattr(self, "_dropped_offset", None)
+        soft = getattr(self, "soft_targets", None) if epoch is not None else None
 
         def make(idx: np.ndarray):
             L = lengths[idx]
@@ -259,11 +303,14 @@ class ClassifyTask(Task):
                     drop &= x < len(self.vocab)
                     x[drop] += offset
             to = self.device
-            return (
+            batch = (
                 torch.from_numpy(x).to(to),
                 torch.from_numpy(L).to(to),
                 torch.from_numpy(labels[idx]).to(to),
             )
+            if soft is not None:
+                batch += (torch.from_numpy(soft[idx]).to(to),)
+            return batch
 
         return make
 
@@ -277,9 +324,15 @@ class ClassifyTask(Task):
         return IndexBatches(batches, self._make("train", epoch))
 
     def loss(self, model, batch, carry=None) -> StepOutput:
-        x, lengths, y = batch
+        x, lengths, y = batch[:3]
         logits = model(x, lengths)  # (B, C)
-        return StepOutput(F.cross_entropy(logits, y), len(y), extra={"acc": accuracy(logits, y)})
+        loss = F.cross_entropy(logits, y)
+        if len(batch) == 4:  # soft targets of the teachers: distillation
+            d = self.cfg.data
+            a, tau = d.distill_weight, d.distill_temperature
+            soft = F.kl_div(F.log_softmax(logits / tau, -1), batch[3], reduction="batchmean")
+            loss = (1 - a) * loss + a * tau**2 * soft
+        return StepOutput(loss, len(y), extra={"acc": accuracy(logits, y)})
 
     def count_items(self, batch) -> int:
         return len(batch[2])

@@ -39,16 +39,17 @@ def probability_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, floa
     }
 
 
-def evaluate_runs(refs: list[str], split: str, checkpoint: str = "best") -> list[tuple[str, dict]]:
-    """Evaluate every run of ``refs`` on ``split`` and their ensemble.
+def member_logits(
+    refs: list[str], split: str, checkpoint: str = "best"
+) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """Each run's logits on ``split``: ``(run names, M arrays (N, C), labels (N,))``.
 
-    Returns ``[(run name, metrics), ...]`` for the members in order, then ``("ensemble of M",
-    metrics)``. Raises :class:`UserError` for runs whose task does not predict class
-    probabilities, or that do not read the same labelled examples.
+    Raises :class:`UserError` for runs whose task does not predict class probabilities, or that
+    do not read the same labelled examples in the same order.
     """
     from rnnlab.train.cli import load_trained
 
-    rows, logits, labels0, first = [], [], None, None
+    names, logits, labels0, first = [], [], None, None
     for ref in refs:
         run, cfg, task, model = load_trained(ref, checkpoint)
         if not hasattr(task, "predict_split"):
@@ -56,7 +57,7 @@ def evaluate_runs(refs: list[str], split: str, checkpoint: str = "best") -> list
                 f"{run}: task {cfg.task!r} does not predict class probabilities, so its runs "
                 "cannot be ensembled (classification tasks can)"
             )
-        if split not in task.splits:
+        if split not in (*task.splits, "train"):
             raise UserError(
                 f"split {split!r} is not available for {run}; valid: {', '.join(task.splits)}"
             )
@@ -69,9 +70,32 @@ def evaluate_runs(refs: list[str], split: str, checkpoint: str = "best") -> list
                 f"({len(labels)} vs {len(labels0)} labels, or in another order): "
                 "an ensemble averages predictions example by example"
             )
+        names.append(run.path.name)
         logits.append(z)
-        rows.append((run.path.name, probability_metrics(mean_probabilities([z]), labels)))
+    return names, logits, labels0
+
+
+def evaluate_runs(refs: list[str], split: str, checkpoint: str = "best") -> list[tuple[str, dict]]:
+    """Evaluate every run of ``refs`` on ``split`` and their ensemble.
+
+    Returns ``[(run name, metrics), ...]`` for the members in order, then ``("ensemble of M",
+    metrics)``. Raises :class:`UserError` as :func:`member_logits` does.
+    """
+    names, logits, labels = member_logits(refs, split, checkpoint)
+    rows = [
+        (n, probability_metrics(mean_probabilities([z]), labels)) for n, z in zip(names, logits)
+    ]
     rows.append(
-        (f"ensemble of {len(refs)}", probability_metrics(mean_probabilities(logits), labels0))
+        (f"ensemble of {len(refs)}", probability_metrics(mean_probabilities(logits), labels))
     )
     return rows
+
+
+def teacher_probabilities(
+    refs: list[str], split: str, checkpoint: str, temperature: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Soft targets for distillation (Hinton et al. 2015): ``(q: (N, C), labels: (N,))`` with
+    ``q = 1/M sum_m softmax(z_m / temperature)``, the teachers' probabilities at that temperature
+    averaged over the M runs of ``refs``."""
+    _, logits, labels = member_logits(refs, split, checkpoint)
+    return mean_probabilities([np.asarray(z, np.float64) / temperature for z in logits]), labels
