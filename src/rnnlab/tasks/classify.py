@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import html
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,13 @@ class ClassifyTask(Task):
         from rnnlab.train.ensemble import teacher_probabilities
 
         d = self.cfg.data
+        n = len(self.examples["train"][2])
+        # about 10 s per teacher for SST-2 on one thread: say why nothing else moves meanwhile
+        print(
+            f"distillation: {len(d.teachers)} teacher run(s) predict the {n:,} training examples",
+            file=sys.stderr,
+            flush=True,
+        )
         q, labels = teacher_probabilities(
             d.teachers, "train", d.teacher_checkpoint, d.distill_temperature
         )
