@@ -313,6 +313,9 @@ def test_distillation_targets_are_the_teachers_tempered_probabilities(tmp_path):
     bad["data"]["teachers"] = [str(teachers[0].run.path)]
     with pytest.raises(UserError, match="other training examples"):
         Trainer.start(build_run_config(bad), root=tmp_path / "b", quiet=True)
+    bad["data"]["teachers"] = ["no-such-run"]
+    with pytest.raises(UserError, match=r"data\.teachers: no run at 'no-such-run'"):
+        Trainer.start(build_run_config(bad), root=tmp_path / "b", quiet=True)
     for key, value in (("distill_weight", 1.5), ("distill_temperature", 0.0)):
         wrong = toy_raw(folder)
         wrong["data"][key] = value

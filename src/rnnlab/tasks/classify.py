@@ -214,9 +214,12 @@ class ClassifyTask(Task):
             file=sys.stderr,
             flush=True,
         )
-        q, labels = teacher_probabilities(
-            d.teachers, "train", d.teacher_checkpoint, d.distill_temperature
-        )
+        try:
+            q, labels = teacher_probabilities(
+                d.teachers, "train", d.teacher_checkpoint, d.distill_temperature
+            )
+        except UserError as e:
+            raise UserError(f"data.teachers: {e}") from None
         if not np.array_equal(labels, self.examples["train"][2]):
             raise UserError(
                 "data.teachers: the teachers read other training examples than this run "
