@@ -120,7 +120,7 @@ def test_orthogonal_recurrent_init(cell):
         assert W.shape[0] % H == 0 and W.shape[0] >= H
         for block in W.split(H):  # one (H, H) block per gate, each orthogonal
             torch.testing.assert_close(block @ block.T, torch.eye(H), rtol=0, atol=1e-5)
-        assert float(getattr(m, "weight_ih" + sfx).abs().max()) <= k  # torch.nn's init kept
+        assert getattr(m, "weight_ih" + sfx).abs().max().item() <= k  # torch.nn's init kept
     if cell == "lstm":  # the cell's own adjustment still follows
         assert bool((m.bias_ih_l0.detach()[H : 2 * H] > 1 - k).all())
     assert "recurrent_init='orthogonal'" in repr(m)
