@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the distilled tanh RNN of docs/results/classification.md: eight teacher runs (the
-# tanh config, seeds 0-3, with torch.nn's init and with orthogonal recurrent weights), then four
-# students (configs/classify/sst2-rnn-distill.toml, seeds 0-3), then the table. Two runs at a time
-# (about 12 minutes each on 2 cores: some 75 minutes in all). A run that already exists under the
+# tanh config, seeds 0-3, with torch.nn's init and with orthogonal recurrent weights), the config
+# with seeds 4-5 as well (the pairs of the students' seeds 4-5), six students
+# (configs/classify/sst2-rnn-distill.toml, seeds 0-5), then the table. Two runs at a time (about
+# 12 minutes each on 2 cores: some 100 minutes in all). A run that already exists under the
 # runs root (same name) is not trained again, so an interrupted script can simply be re-run
 # (finish an interrupted run itself with `rnnlab train --resume RUN`).
 #   RNNLAB_DATA=/path/to/data bash experiments/sst2_distill.sh
@@ -27,14 +28,17 @@ for s in 0 1 2 3; do
     --set model.recurrent_init='"orthogonal"' &
   wait
 done
-for pair in "0 1" "2 3"; do
+train "sst2-rnn-s4" --config configs/classify/sst2-rnn.toml --set seed=4 &
+train "sst2-rnn-s5" --config configs/classify/sst2-rnn.toml --set seed=5 &
+wait
+for pair in "0 1" "2 3" "4 5"; do
   for s in $pair; do
     train "sst2-rnn-distill-s$s" --config configs/classify/sst2-rnn-distill.toml --set seed=$s &
   done
   wait
 done
-group() { ls -d "$RUNS"/classify/*-"$1"-s[0-3] | paste -sd, -; }
+group() { ls -d "$RUNS"/classify/*-"$1"-s[$2] | paste -sd, -; }
 "$PY" experiments/selection_table.py --split valid \
-  --group "tanh RNN (config)=$(group sst2-rnn)" \
-  --group "tanh RNN, orthogonal=$(group sst2-rnn-orth)" \
-  --group "tanh RNN, distilled=$(group sst2-rnn-distill)"
+  --group "tanh RNN, distilled=$(group sst2-rnn-distill 0-5)" \
+  --group "tanh RNN (config)=$(group sst2-rnn 0-5)" \
+  --group "the 8 teachers=$(group sst2-rnn 0-3),$(group sst2-rnn-orth 0-3)"
