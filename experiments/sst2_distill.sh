@@ -37,8 +37,10 @@ for pair in "0 1" "2 3" "4 5"; do
   done
   wait
 done
-group() { ls -d "$RUNS"/classify/*-"$1"-s[$2] | paste -sd, -; }
+group() {  # group NAME FIRST LAST: the runs of seeds FIRST..LAST, in seed order
+  for s in $(seq "$2" "$3"); do ls -d "$RUNS"/classify/*-"$1"-s"$s"; done | paste -sd, -
+}
 "$PY" experiments/selection_table.py --split valid \
-  --group "tanh RNN, distilled=$(group sst2-rnn-distill 0-5)" \
-  --group "tanh RNN (config)=$(group sst2-rnn 0-5)" \
-  --group "the 8 teachers=$(group sst2-rnn 0-3),$(group sst2-rnn-orth 0-3)"
+  --group "tanh RNN, distilled=$(group sst2-rnn-distill 0 5)" \
+  --group "tanh RNN (config)=$(group sst2-rnn 0 5)" \
+  --group "the 8 teachers=$(group sst2-rnn 0 3),$(group sst2-rnn-orth 0 3)"
