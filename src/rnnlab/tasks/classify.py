@@ -297,7 +297,7 @@ class ClassifyTask(Task):
         p = self.cfg.data.word_dropout if epoch is not None else 0.0
         unk = self.vocab.index(UNK)
         offset = getattr(self, "_dropped_offset", None)
-        soft = getattr(self, "soft_targets", None) if epoch is not None else None
+        soft = self.soft_targets if epoch is not None else None
 
         def make(idx: np.ndarray):
             L = lengths[idx]
