@@ -6,12 +6,19 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The TORCH value the venv was built with: rewritten only when it changes, so that
+# `make test TORCH=...` on an existing .venv reinstalls torch instead of ignoring the new value.
+TORCH_SPEC := $(VENV)/.torch-spec
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv FORCE
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(TORCH_SPEC): FORCE
+	@mkdir -p $(VENV)
+	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
+
+$(STAMP): pyproject.toml Makefile $(TORCH_SPEC)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e ".[all,dev]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +16,14 @@ def test_batchify_columns_and_remainder():
     assert src[:, 0].tolist() == [0, 1, 2, 3, 4, 5]  # a..f
     assert src[0].tolist() == [0, 6, 12, 18]  # a g m s
     assert 24 not in src and 25 not in src  # y z dropped
+
+
+def test_batchify_takes_what_encode_returns():
+    # Vocab.encode returns a list of ints; a NumPy array works too. Both become int64 tensors.
+    want = batchify(torch.arange(26), 4)
+    for ids in (list(range(26)), np.arange(26, dtype=np.int32)):
+        got = batchify(ids, 4)
+        assert got.dtype == torch.long and torch.equal(got, want)
 
 
 def test_get_batch_shifts_by_one():

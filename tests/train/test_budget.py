@@ -48,3 +48,27 @@ def test_only_the_budget_of_a_run_may_change(tmp_path, text_file):
     out = rnnlab("train", "--resume", str(stopped), "--set", "train.epochs=9")
     assert out.returncode == 2 and "stopped early" in out.stderr
     assert (run / "config.toml").read_text() == config and (stopped / "final.json").is_file()
+
+
+def test_a_raise_that_leaves_the_ending_limit_in_place_is_refused(tmp_path, text_file):
+    # Ended by train.epochs: raising max_steps alone would train no step.
+    cfg = tiny_config(tmp_path / "e.toml", text_file, epochs=1)
+    rnnlab(*train_args(cfg, tmp_path / "e"), check=True)
+    run = _only_run(tmp_path / "e")
+    config, final = (run / "config.toml").read_text(), (run / "final.json").read_text()
+    assert json.loads(final)["stopped"] == "end"
+    out = rnnlab("train", "--resume", str(run), "--set", "train.max_steps=100000")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "ended after its 1 epochs" in out.stderr and "--set train.epochs=" in out.stderr
+    assert (run / "config.toml").read_text() == config
+    assert (run / "final.json").read_text() == final
+
+    # Ended by train.max_steps: a raise of epochs alone is refused, one of max_steps trains on.
+    steps = tiny_config(tmp_path / "s.toml", text_file, max_steps=7)
+    rnnlab(*train_args(steps, tmp_path / "s"), check=True)
+    run = _only_run(tmp_path / "s")
+    out = rnnlab("train", "--resume", str(run), "--set", "train.epochs=9")
+    assert out.returncode == 2 and "train.max_steps = 7" in out.stderr
+    out = rnnlab("train", "--resume", str(run), "--set", "train.max_steps=9", "--no-report")
+    assert out.returncode == 0, out.stderr
+    assert json.loads((run / "final.json").read_text())["steps"] == 9

@@ -30,11 +30,12 @@ from collections.abc import Iterator
 import torch
 
 
-def batchify(data: torch.Tensor, B: int) -> torch.Tensor:
+def batchify(data, B: int) -> torch.Tensor:
     """Cut a stream into ``B`` parallel columns, dropping the remainder.
 
     Args:
-        data: ``(N,)`` token ids.
+        data: ``(N,)`` token ids: a tensor, or a list / NumPy array of ints (what
+            :meth:`Vocab.encode <rnnlab.data.vocab.Vocab.encode>` returns), made an int64 tensor.
         B: number of streams.
 
     Returns:
@@ -43,6 +44,8 @@ def batchify(data: torch.Tensor, B: int) -> torch.Tensor:
     Raises:
         ValueError: ``data`` is not 1-D, ``B < 1``, or ``N < B``.
     """
+    if not isinstance(data, torch.Tensor):
+        data = torch.as_tensor(data, dtype=torch.long)
     if data.dim() != 1:
         raise ValueError(f"batchify takes a 1-D stream, got shape {tuple(data.shape)}")
     N = data.size(0)

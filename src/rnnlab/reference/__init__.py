@@ -4,7 +4,7 @@ Pure NumPy: importing this package never imports torch.
 """
 
 from rnnlab.reference.bptt import layer_backward, layer_forward
-from rnnlab.reference.charlm import CharRNN, CharVocab, train_hello
+from rnnlab.reference.charlm import CharRNN, CharVocab, train_chars, train_hello
 from rnnlab.reference.gradcheck import numerical_gradient, rel_error
 from rnnlab.reference.losses import sigmoid_bce, softmax_cross_entropy
 from rnnlab.reference.optim import SGD, Adam, RMSProp, clip_grad_norm, clip_grad_value, global_norm
@@ -29,5 +29,6 @@ __all__ = [
     "softmax_cross_entropy",
     "stack_backward",
     "stack_forward",
+    "train_chars",
     "train_hello",
 ]

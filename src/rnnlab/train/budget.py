@@ -58,9 +58,32 @@ def extend_budget(ref, overrides: list[str]) -> list[str]:
             "improving), not at its budget: with a larger budget it would stop at the same step"
         )
     if final is not None:
+        _check_limit_raised(run, final, old.train, new.train)
         (run.path / "final.json").rename(run.path / f"final-step{final['steps']}.json")
     run.write_text("config.toml", new.to_toml())
     return [f"{run}: " + "; ".join(changes)]
+
+
+def _check_limit_raised(run, final: dict, old, new) -> None:
+    """Refuse a raise that leaves the limit that ended ``run`` where it was: the run would
+    "resume", train no step and finish again at the same step."""
+    stopped, steps = final.get("stopped", ""), final.get("steps")
+    if stopped == "end":
+        key, binding = "train.epochs", new.epochs <= old.epochs
+        why = f"ended after its {old.epochs} epochs (train.epochs)"
+    elif stopped.startswith("max_steps="):
+        key, binding = "train.max_steps", bool(new.max_steps) and new.max_steps <= (steps or 0)
+        why = f"stopped at its step budget (train.max_steps = {old.max_steps})"
+    elif stopped.startswith("max_minutes="):
+        key, binding = "train.max_minutes", new.max_minutes == old.max_minutes
+        why = f"stopped at its time budget (train.max_minutes = {_show(old.max_minutes)})"
+    else:
+        return
+    if binding:
+        raise UserError(
+            f"{run} {why}, at step {steps}: without raising {key} too it would train no further "
+            f"step. Add --set {key}=..."
+        )
 
 
 def _show(value) -> str:
