@@ -68,6 +68,11 @@ def main(argv=None) -> int:
     except user_errors as e:
         _print_error(str(e))
         return 2
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
+        # A path given on the command line (or in a config) that cannot be read or written.
+        where = e.filename if e.filename is not None else ""
+        _print_error(f"{where}: {e.strerror or e}" if where else str(e))
+        return 2
     except KeyboardInterrupt:
         _print_error("interrupted")
         return 130

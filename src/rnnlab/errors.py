@@ -10,3 +10,16 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """An unknown key, a value of the wrong type, or an impossible combination in a config."""
+
+
+def output_file(path, option: str):
+    """``path`` (a file the command will write) as a Path, checked before any work is done: a
+    folder, or a file in a folder that does not exist, is a :class:`UserError` naming ``option``."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{option} {path} is a folder: give the name of a file to write")
+    if not p.parent.is_dir():
+        raise UserError(f"{option} {path}: the folder {p.parent} does not exist")
+    return p

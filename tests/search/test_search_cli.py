@@ -133,3 +133,6 @@ def test_user_errors(files, tmp_path, capsys):
     assert 'needs scale = "log" or "linear"' in capsys.readouterr().err
     assert main(args(files, tmp_path, 1, "--workers", "0")) == 2
     assert "--workers must be >= 1" in capsys.readouterr().err
+    argv = ["search", "--config", str(config), "--space", str(space), "--trials", "1"]
+    assert main([*argv, "--storage", "bogus://x"]) == 2
+    assert "not a database URL sqlalchemy can open" in capsys.readouterr().err

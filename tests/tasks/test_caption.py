@@ -311,3 +311,12 @@ def test_command_errors(trained, tmp_path):
         caption_cli(run, tmp_path / "missing.png")
     with pytest.raises(UserError, match="--beam"):
         caption_cli(run, tmp_path / "x.png", "--beam", "-1")
+    with pytest.raises(UserError, match="--new-scene must be a seed >= 0"):
+        caption_cli(run, tmp_path / "x.png", "--new-scene", "-1")
+    with pytest.raises(UserError, match="not several"):
+        caption_cli(run, tmp_path / "x.png", "--heldout", 5)
+    with pytest.raises(UserError, match="is a folder"):
+        caption_cli(run, "--results", tmp_path)
+    # an overlay name without an extension is written, and printed, as a PNG
+    assert caption_cli(run, tmp_path / "s.png", "--new-scene", 1, "--out", tmp_path / "ov") == 0
+    assert (tmp_path / "ov.png").is_file()

@@ -304,6 +304,15 @@ def test_translate_command_files_and_errors(toy_run, tmp_path, capsys, keep_grad
     assert hyp.read_text() == "W4 W3 W2 W1\nW1 W2 W3 W0 W5\n"
     assert "BLEU 100.00" in capsys.readouterr().out
     ref.write_text("W2 W1\n")
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("q1 caf\xe9\n".encode("latin-1"))
+    for argv, needle in (
+        ([run, "-i", str(latin1)], "not UTF-8"),
+        ([run, "-i", str(src), "-o", str(tmp_path)], "is a folder"),
+        ([run, "-i", str(src), "-o", str(tmp_path / "no" / "out.txt")], "does not exist"),
+    ):
+        assert main(["translate", *argv]) == 2, argv
+        assert needle in capsys.readouterr().err
     for argv in (
         [run, ""],
         [run],

@@ -39,6 +39,7 @@ def test_missing_data_file_names_the_fetch_command(tmp_path):
         env={"RNNLAB_DATA": str(tmp_path / "empty")},
     )
     _fails_cleanly(out, "rnnlab data fetch ptb-word")
+    assert list((tmp_path / "lm").iterdir()) == []  # no run directory left behind
 
 
 def test_non_utf8_text(tmp_path):
@@ -85,6 +86,13 @@ def test_prime_outside_the_vocabulary(tmp_path, text_file):
     assert greedy[0].returncode == 0, greedy[0].stderr
     assert greedy[0].stdout == greedy[1].stdout  # temperature 0 is greedy: no randomness left
     _fails_cleanly(rnnlab("sample", str(run), "--temperature", "-1"), "--temperature", ">= 0")
+    _fails_cleanly(rnnlab("sample", str(run), "--temperature", "nan"), "--temperature", "nan")
+    _fails_cleanly(rnnlab("sample", str(run), "--top-k", "-1"), "--top-k", ">= 0")
+    # a plot name without an extension is written, and reported, as a PNG
+    out = rnnlab("curves", str(run), "--out", str(tmp_path / "plot"), "--json", check=True)
+    assert json.loads(out.stdout)["plot"] == str(tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").is_file()
+    _fails_cleanly(rnnlab("curves", str(run), "--out", str(tmp_path)), "is a folder")
 
 
 def test_run_that_does_not_exist(tmp_path):
@@ -122,4 +130,22 @@ def test_nan_loss_stops_keeps_last_good_checkpoint_and_says_which_step(tmp_path,
 def test_bad_command_line_values(tmp_path):
     _fails_cleanly(rnnlab("train"), "name a task")
     _fails_cleanly(rnnlab("bench", "--sizes", "35x20"), "TxBxDxH")
+    _fails_cleanly(rnnlab("bench", "--sizes", "0x2x4x4"), "must all be >= 1")
+    _fails_cleanly(rnnlab("bench", "--sizes="), "--sizes is empty")
+    _fails_cleanly(rnnlab("bench", "--device", "gpu"), "cpu or cuda")
+    _fails_cleanly(rnnlab("bench", "--markdown", str(tmp_path)), "is a folder")
+    _fails_cleanly(rnnlab("bench", "--markdown", str(tmp_path / "no" / "t.md")), "does not exist")
+    _fails_cleanly(
+        rnnlab(
+            "bench",
+            "--quick",
+            "--sizes",
+            "2x2x3x3",
+            "--cells",
+            "lstm-peephole",
+            "--engines",
+            "builtin",
+        ),
+        "nothing to time",
+    )
     _fails_cleanly(rnnlab("train", "nosuchtask"), "valid tasks")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from rnnlab.errors import UserError
+from rnnlab.errors import UserError, output_file
 
 
 def add_parser(subparsers) -> None:
@@ -44,32 +44,55 @@ def _parse_sizes(text):
             raise UserError(
                 f"--sizes: {item!r} is not of the form TxBxDxH, e.g. 35x20x200x200"
             ) from None
+        if min(T, B, D, H) < 1:
+            raise UserError(f"--sizes: {item!r}: T, B, D and H must all be >= 1")
         sizes.append((T, B, D, H))
     return sizes
+
+
+def _names(text, option: str):
+    """A comma-separated list option: None when not given; an empty list is a mistake."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError(f"{option} is empty: leave it out for the default, or name some")
+    return names
 
 
 def run(args) -> int:
     from rnnlab.bench.harness import CELLS, ENGINES, machine_description, run_benchmark
     from rnnlab.bench.table import markdown_table, print_table
 
-    cells = args.cells.split(",") if args.cells else None
+    cells = _names(args.cells, "--cells")
     if cells:
         unknown = sorted(set(cells) - {c[0] for c in CELLS})
         if unknown:
             raise UserError(f"unknown cells {unknown}; valid: {', '.join(c[0] for c in CELLS)}")
-    engines = args.engines.split(",") if args.engines else None
+    engines = _names(args.engines, "--engines")
     if engines:
         unknown = sorted(set(engines) - set(ENGINES))
         if unknown:
             raise UserError(f"unknown engines {unknown}; valid: {', '.join(ENGINES)}")
+    if args.device != "cpu" and not args.device.startswith("cuda"):
+        raise UserError(f"--device must be cpu or cuda (cuda:N), got {args.device!r}")
+    if args.markdown:
+        output_file(args.markdown, "--markdown")
     if args.device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             raise UserError("--device cuda: no CUDA device is available here")
-    sizes = _parse_sizes(args.sizes) if args.sizes else None
+    sizes = (
+        _parse_sizes(",".join(_names(args.sizes, "--sizes"))) if args.sizes is not None else None
+    )
     live = None if args.json else _live_printer()
     rows = run_benchmark(args.quick, args.device, sizes, cells, engines, on_row=live)
+    if not rows:
+        raise UserError(
+            "nothing to time: no engine chosen runs these cells (`builtin` exists only for the "
+            "standard LSTM, GRU with reset='after' and tanh RNN)"
+        )
     extra = []
     if args.train_step:
         from rnnlab.bench.train_step import bench_train_step

@@ -48,6 +48,10 @@ class StackConfig:
         for name in ("dropout", "recurrent_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        # The cell, its variant and the engine, checked now (a one-unit stack costs nothing) so
+        # that a bad name fails when the config is read: before a run directory exists, and for
+        # every trial of a search before the search starts.
+        self.build_stack(1)
 
     def build_stack(self, input_size: int, bidirectional: bool = False) -> Recurrent:
         """The ``Recurrent`` of these settings over ``input_size`` features (dropout between

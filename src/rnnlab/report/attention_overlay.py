@@ -118,9 +118,6 @@ def _wrap(text: str, width: int) -> str:
 
 def save_overlay(path: str | Path, image, words, alphas, grid, dpi: int = 110, **kwargs) -> Path:
     """:func:`overlay_figure` written as a PNG; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = overlay_figure(image, words, alphas, grid, **kwargs)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    from rnnlab.report.plots import save
+
+    return save(overlay_figure(image, words, alphas, grid, **kwargs), path, dpi=dpi)

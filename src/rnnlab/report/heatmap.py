@@ -63,9 +63,6 @@ def alignment_figure(
 
 def save_alignment(path: str | Path, weights, source, output, title: str | None = None) -> Path:
     """Draw :func:`alignment_figure` into the PNG ``path`` (folders created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = alignment_figure(weights, source, output, title)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    from rnnlab.report.plots import save
+
+    return save(alignment_figure(weights, source, output, title), path, bbox_inches="tight")

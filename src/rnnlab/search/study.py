@@ -117,6 +117,18 @@ def open_storage(url: str, heartbeat: int = 10):
         )
     except ImportError as e:
         raise UserError(f"--storage {url}: a database driver is missing ({e})") from None
+    except Exception as e:
+        # sqlalchemy's ArgumentError (NoSuchModuleError...): an unknown database kind or a
+        # malformed URL. Matched by module so that optuna's driver stays its own dependency.
+        if not any(
+            c.__name__ == "ArgumentError" and c.__module__.startswith("sqlalchemy")
+            for c in type(e).__mro__
+        ):
+            raise
+        raise UserError(
+            f"--storage {url}: not a database URL sqlalchemy can open ({e}); e.g. "
+            "sqlite:///path/study.db or postgresql://user:password@host/database"
+        ) from None
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int, salt: tuple = ()):

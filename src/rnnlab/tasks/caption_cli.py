@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnnlab.errors import UserError
+from rnnlab.errors import UserError, output_file
 
 
 def add_parser(subparsers) -> None:
@@ -76,6 +76,12 @@ def cmd_caption(args) -> int:
         raise UserError("--count must be >= 1")
     if args.heldout is None and args.results is None and args.image is None:
         raise UserError("name an IMAGE to caption (or use --heldout SEED or --results MD)")
+    if args.new_scene is not None and args.new_scene < 0:
+        raise UserError(f"--new-scene must be a seed >= 0, got {args.new_scene}")
+    if args.image is not None and (args.heldout is not None or args.results is not None):
+        raise UserError("give an IMAGE or --heldout SEED or --results MD, not several")
+    if args.results is not None:
+        output_file(args.results, "--results")
     run, cfg, task, model = load_trained(args.run, args.checkpoint)
     if cfg.task != "caption":
         raise UserError(f"{run} is a {cfg.task!r} run, not a captioning run")
@@ -149,7 +155,7 @@ def _caption_one(args, task, model) -> int:
     print(caption)
     targets = _targets(scene, words, grid, size) if scene is not None else None
     out = Path(args.out) if args.out else image_path.with_name(image_path.stem + "_attention.png")
-    save_overlay(out, image, words, alphas, grid, targets=targets, title=caption)
+    out = save_overlay(out, image, words, alphas, grid, targets=targets, title=caption)
     print(f"overlay: {out}")
     return 0
 

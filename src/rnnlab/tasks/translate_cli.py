@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from rnnlab.errors import UserError
+from rnnlab.errors import UserError, output_file
 
 
 def add_parser(subparsers) -> None:
@@ -74,6 +74,8 @@ def cmd_translate(args) -> int:
         raise UserError(f"--max-len must be >= 1, got {args.max_len}")
     if args.length_penalty is not None and args.length_penalty < 0:
         raise UserError("--length-penalty must be >= 0")
+    if args.output:
+        output_file(args.output, "--output")  # checked before the work, not after it
     sources = refs = None
     if args.input is not None:
         sources = _read_lines(args.input)
@@ -148,4 +150,10 @@ def _read_lines(name: str) -> list[str]:
     path = Path(name)
     if not path.is_file():
         raise UserError(f"no file {name!r}")
-    return path.read_text(encoding="utf-8").splitlines()
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(
+            f"{name} is not UTF-8 text ({e.reason} at byte {e.start}); convert it first, "
+            f"e.g. `iconv -f latin1 -t utf-8 {name} > {path.stem}.utf8{path.suffix}`"
+        ) from None

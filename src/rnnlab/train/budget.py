@@ -48,9 +48,24 @@ def extend_budget(ref, overrides: list[str]) -> list[str]:
         field = key.split(".")[1]
         before, after = getattr(old.train, field), getattr(new.train, field)
         if before != after:
+            if before and after and after < before:
+                raise UserError(
+                    f"--resume may only raise a budget: {key} {_show(before)} -> {_show(after)} "
+                    "lowers it. Evaluate an earlier checkpoint instead (`rnnlab eval RUN "
+                    "--checkpoint best`), or start a new run."
+                )
             changes.append(f"{key}: {_show(before)} -> {_show(after)}")
     if not changes:
         return []
+    if run.checkpoints.exists("last"):
+        # A damaged checkpoint is reported before the run is changed.
+        _, state = run.checkpoints.load("last")
+        done = state.get("step", 0) if isinstance(state.get("step"), int) else 0
+        if new.train.max_steps and new.train.max_steps < done:
+            raise UserError(
+                f"{run} has trained {done} steps already: train.max_steps = "
+                f"{new.train.max_steps} would end it before where it is"
+            )
     final = run.read_json("final.json")
     if final is not None and final.get("stopped", "").startswith("early stopping"):
         raise UserError(

@@ -43,6 +43,21 @@ class CheckpointError(UserError):
     """A checkpoint is missing, truncated or corrupt; the message names the file."""
 
 
+def load_model_state(model: torch.nn.Module, tensors: dict, prefix: str, where) -> None:
+    """Load the ``prefix``-named tensors of a checkpoint into ``model``; a checkpoint whose names or
+    shapes do not fit the model (a run's config.toml edited after training) is a
+    :class:`CheckpointError` naming ``where``, not torch's traceback."""
+    n = len(prefix)
+    try:
+        model.load_state_dict({k[n:]: v for k, v in tensors.items() if k.startswith(prefix)})
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())
+        raise CheckpointError(
+            f"{where}: the checkpoint does not fit the model its config.toml builds (was the "
+            f"config edited after training?): {detail[:400]}"
+        ) from None
+
+
 def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -172,7 +187,7 @@ class CheckpointStore:
             raise CheckpointError(f"no {name!r} checkpoint: {ptr} does not exist")
         try:
             target = self.root / json.loads(ptr.read_text())["dir"]
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{ptr}: unreadable checkpoint pointer ({e})") from None
         state_path, tensor_path = target / "state.json", target / "tensors.safetensors"
         for p in (state_path, tensor_path):
@@ -182,6 +197,8 @@ class CheckpointStore:
             state = json.loads(state_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{state_path}: corrupt checkpoint state ({e})") from None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{state_path}: corrupt checkpoint state (not a JSON object)")
         if state.get("format") != FORMAT:
             raise CheckpointError(
                 f"{state_path}: unknown checkpoint format {state.get('format')!r}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rnnlab.errors import UserError
@@ -131,7 +132,18 @@ def cmd_train(args) -> int:
 
             for line in extend_budget(args.resume, args.overrides):
                 print(line)
-        trainer = Trainer.resume(args.resume, quiet=args.quiet)
+        from rnnlab.train.run_dir import RunDir
+
+        run = RunDir.find(args.resume)
+        final = run.read_json("final.json")
+        if final is not None:  # a raised budget would have set final.json aside
+            print(
+                f"{run} already finished ({final.get('stopped')}, step {final.get('steps')}); "
+                "nothing to do. To train on, raise its budget: --set train.max_steps=N "
+                "(or train.epochs, train.max_minutes)"
+            )
+            return 0
+        trainer = Trainer.resume(run.path, quiet=args.quiet)
         trainer.say(f"resuming {trainer.run} at step {trainer.step} (epoch {trainer.epoch + 1})")
     else:
         if not args.task:
@@ -139,6 +151,12 @@ def cmd_train(args) -> int:
                 "name a task (e.g. `rnnlab train lm --config configs/lm/demo.toml`) or use --resume RUN"
             )
         cfg = load_run_config(args.config, args.overrides, task=args.task)
+        if args.config is None:
+            print(
+                f"no --config: task {cfg.task!r} with its built-in defaults and your --set values "
+                f"(recipes: configs/{cfg.task}/*.toml)",
+                file=sys.stderr,
+            )
         root = Path(args.runs_dir) if args.runs_dir else None
         latest = _latest_run(cfg, root) if args.cont else None
         if latest is not None and (latest.path / "final.json").is_file():
@@ -194,6 +212,7 @@ def load_trained(ref, checkpoint="best"):
 
     from rnnlab.tasks import task_class
     from rnnlab.tasks.base import load_run_config
+    from rnnlab.train.checkpoint import load_model_state
     from rnnlab.train.run_dir import RunDir
 
     run = RunDir.find(ref)
@@ -206,7 +225,7 @@ def load_trained(ref, checkpoint="best"):
     if not store.exists(name):
         raise UserError(f"{run} has no checkpoint yet (train it first, or resume it)")
     tensors, state = store.load(name)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    load_model_state(model, tensors, "model.", run)
     model.eval()
     return run, cfg, task, model
 
@@ -248,13 +267,18 @@ def _eval_ensemble(args) -> int:
 def cmd_sample(args) -> int:
     import torch
 
+    if not args.temperature >= 0 or args.temperature == float("inf"):  # also catches nan
+        raise UserError(
+            f"--temperature must be a number >= 0 (0: always the most likely token), "
+            f"got {args.temperature}"
+        )
+    if args.top_k < 0:
+        raise UserError(f"--top-k must be >= 0 (0: all tokens), got {args.top_k}")
+    if args.length < 0:
+        raise UserError("--length must be >= 0")
     run, cfg, task, model = load_trained(args.run, args.checkpoint)
     if not hasattr(task, "sample"):
         raise UserError(f"task {cfg.task!r} does not generate text")
-    if args.temperature < 0:
-        raise UserError("--temperature must be >= 0 (0: always the most likely token)")
-    if args.length < 0:
-        raise UserError("--length must be >= 0")
     with torch.no_grad():
         text = task.sample(model, args.prime, args.length, args.temperature, args.top_k, args.seed)
     print(args.prime + text)

@@ -85,7 +85,10 @@ class RunDir:
         path = self.path / name
         if not path.is_file():
             return default
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: corrupt JSON ({e}); the run's files were damaged") from None
 
     def log(self, record: dict) -> None:
         """Append one line to metrics.jsonl (flushed, so a crash loses at most this line)."""

@@ -16,6 +16,7 @@ run never interrupted.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from contextlib import nullcontext
 from typing import Any
@@ -26,6 +27,7 @@ from rnnlab.errors import UserError
 from rnnlab.tasks import task_class
 from rnnlab.tasks.base import RunConfig, Task, load_run_config
 from rnnlab.train.averaging import WeightAverage
+from rnnlab.train.checkpoint import CheckpointError, load_model_state
 from rnnlab.train.optim import Schedule, build_optimizer, set_lr
 from rnnlab.train.progress import progress_bar
 from rnnlab.train.run_dir import RunDir
@@ -121,12 +123,18 @@ class Trainer:
     ) -> Trainer:
         """A new run: make its directory, save the resolved config, seed, build everything."""
         run = RunDir.create(cfg.task, cfg.name, root)
-        run.write_text("config.toml", cfg.to_toml())
-        trainer = cls(cfg, run, task, quiet)
-        seed_everything(cfg.seed)
-        trainer.task.prepare()
-        run.write_json("task.json", trainer.task.state())
-        trainer._build()
+        try:
+            run.write_text("config.toml", cfg.to_toml())
+            trainer = cls(cfg, run, task, quiet)
+            seed_everything(cfg.seed)
+            trainer.task.prepare()
+            run.write_json("task.json", trainer.task.state())
+            trainer._build()
+        except BaseException:
+            # Nothing was trained yet: a directory holding only the config would be taken for a
+            # run by `eval`, `report` and name lookups.
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise
         return trainer
 
     @classmethod
@@ -141,7 +149,14 @@ class Trainer:
         store = run.checkpoints
         store.prune()
         if store.exists("last"):
-            trainer._restore(*store.load("last"))
+            tensors, state = store.load("last")
+            try:
+                trainer._restore(tensors, state)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise CheckpointError(
+                    f"{run}: corrupt checkpoint state ({type(e).__name__}: {e}); "
+                    "the run cannot be resumed from it"
+                ) from None
         else:
             run.truncate_metrics(0)
         return trainer
@@ -199,11 +214,11 @@ class Trainer:
         self._checkpointed_step = self.step
 
     def _restore(self, tensors: dict, state: dict) -> None:
-        model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
         if self.average is not None:
+            model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
             self.average.load_state_tensors(model_state, state["ema_updates"])
-            model_state = {k[7:]: v for k, v in tensors.items() if k.startswith("online.")}
-        self.model.load_state_dict(model_state)
+        online = "online." if self.average is not None else "model."
+        load_model_state(self.model, tensors, online, self.run)
         load_optimizer_state(self.optimizer, tensors, state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         set_rng_state(tensors, state["rng"])
@@ -492,9 +507,7 @@ class Trainer:
         store = self.run.checkpoints
         if store.exists("best"):
             tensors, state = store.load("best")
-            self.model.load_state_dict(
-                {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-            )
+            load_model_state(self.model, tensors, "model.", self.run)
             final["best_step"] = state["step"]
             self.average = None  # model.* of a checkpoint are already the averaged weights
         for split in self.task.splits:
