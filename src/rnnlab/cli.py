@@ -52,7 +52,14 @@ def main(argv=None) -> int:
     from rnnlab.errors import UserError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `rnnlab translate RUN --beam 2 "a sentence"`: argparse (before Python 3.12) gives an
+    # optional positional its empty value at RUN and then rejects the sentence after the options.
+    late = getattr(args, "late_positional", None)
+    if late and len(extra) == 1 and getattr(args, late) is None and not extra[0].startswith("-"):
+        setattr(args, late, extra.pop())
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -66,22 +73,22 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except user_errors as e:
-        _print_error(str(e))
+        print_error(str(e))
         return 2
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
         # A path given on the command line (or in a config) that cannot be read or written.
         where = e.filename if e.filename is not None else ""
-        _print_error(f"{where}: {e.strerror or e}" if where else str(e))
+        print_error(f"{where}: {e.strerror or e}" if where else str(e))
         return 2
     except KeyboardInterrupt:
-        _print_error("interrupted")
+        print_error("interrupted")
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
 
 
-def _print_error(message: str) -> None:
+def print_error(message: str) -> None:
     from rich.console import Console
     from rich.markup import escape
 

@@ -288,6 +288,9 @@ def test_translate_command_prints_and_draws(toy_run, capsys, keep_grad_mode):
     png = run / "plots" / "translate-q1-q2-q3-q4.png"
     assert str(png) in err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # options may come between the run and the sentence
+    assert main(["translate", str(run), "--beam", "2", "--heatmap", str(png), "q1 q2 q3 q4"]) == 0
+    assert capsys.readouterr().out.strip() == "W4 W3 W2 W1"
     assert main(["translate", str(run), "--split", "test", "--beam", "3"]) == 0
     out, _ = capsys.readouterr()
     assert "BLEU" in out and "nrefs:1|case:mixed|eff:no|tok:13a" in out

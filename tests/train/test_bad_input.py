@@ -88,6 +88,9 @@ def test_prime_outside_the_vocabulary(tmp_path, text_file):
     _fails_cleanly(rnnlab("sample", str(run), "--temperature", "-1"), "--temperature", ">= 0")
     _fails_cleanly(rnnlab("sample", str(run), "--temperature", "nan"), "--temperature", "nan")
     _fails_cleanly(rnnlab("sample", str(run), "--top-k", "-1"), "--top-k", ">= 0")
+    _fails_cleanly(rnnlab("train", "classify", "--resume", str(run)), "is a 'lm' run")
+    cfg_lr = ("lr-find", "--config", str(cfg), "--runs-dir", str(tmp_path / "d"))
+    _fails_cleanly(rnnlab(*cfg_lr, "--max-lr", "inf"), "must be finite")
     # a plot name without an extension is written, and reported, as a PNG
     out = rnnlab("curves", str(run), "--out", str(tmp_path / "plot"), "--json", check=True)
     assert json.loads(out.stdout)["plot"] == str(tmp_path / "plot.png")

@@ -84,6 +84,8 @@ def test_cli_eval_of_several_runs_prints_the_ensemble_and_rejects_mismatches(two
     out = rnnlab("eval", runs[0], str(trainer.run.path), "--split", "valid")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "do not read the same valid examples" in out.stderr
+    out = rnnlab("eval", runs[0], runs[0], "--split", "valid")
+    assert out.returncode == 2 and "are the same run" in out.stderr
 
 
 def test_only_classification_runs_can_be_ensembled(tmp_path):

@@ -138,6 +138,8 @@ def read_image(path: str | Path, size: int) -> np.ndarray:
     import torch.nn.functional as F
 
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder: name an image file")
     if not path.is_file():
         raise DataError(f"image not found: {path}")
     try:
@@ -151,9 +153,10 @@ def read_image(path: str | Path, size: int) -> np.ndarray:
     if img.ndim != 3 or img.shape[2] not in (3, 4):
         raise DataError(f"{path}: expected an RGB or grey image, got shape {img.shape}")
     img = img[:, :, :3]
+    img = np.array(img, copy=True)  # writable: a JPEG decoder may hand back a read-only buffer
     if img.shape[:2] == (size, size):
-        return np.ascontiguousarray(img)
-    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()  # (1, 3, h, w)
+        return img
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float()  # (1, 3, h, w)
     x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 

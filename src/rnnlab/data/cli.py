@@ -11,6 +11,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.cli import print_error  # one printer: paths and URLs never wrapped
 from rnnlab.data.cache import candidates, verify
 from rnnlab.data.download import fetch
 from rnnlab.data.errors import DataError
@@ -104,7 +105,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _unknown(names: list[str]) -> int:
     bad = [n for n in names if n not in DATASETS]
     for n in bad:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {unknown_dataset_message(n)}")
+        print_error(unknown_dataset_message(n))
     return 2 if bad else 0
 
 
@@ -129,7 +130,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             table.add_row(name, r.path.name, _mb(r.path.stat().st_size), result)
     console.print(table)
     for msg in failed:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {msg}", highlight=False)
+        print_error(msg)
     return 1 if failed else 0
 
 

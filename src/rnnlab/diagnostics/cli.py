@@ -58,7 +58,7 @@ def add_parser(subparsers) -> None:
         help="can the model memorise a few minibatches?",
         description="Train on the first --batches minibatches, over and over, with "
         "regularisation off, and report whether the loss on them reaches ~0 (or the accuracy "
-        "~100%%). Writes the curve to runs/diagnostics/.",
+        "~100%). Writes the curve to runs/diagnostics/.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  rnnlab check overfit --config configs/lm/demo.toml --batches 5",
     )

@@ -206,6 +206,8 @@ def lr_range_test(
     lo, hi = DEFAULT_RANGE[cfg.train.optimizer]
     min_lr = lo if min_lr is None else min_lr
     max_lr = hi if max_lr is None else max_lr
+    if not (math.isfinite(min_lr) and math.isfinite(max_lr)):
+        raise UserError(f"--min-lr and --max-lr must be finite, got {min_lr:g} and {max_lr:g}")
     if not 0 < min_lr < max_lr:
         raise UserError(f"need 0 < --min-lr < --max-lr, got {min_lr:g} and {max_lr:g}")
     if iters < 10:

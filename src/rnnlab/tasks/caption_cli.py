@@ -64,7 +64,7 @@ def add_parser(subparsers) -> None:
         default="101,202,303",
         help="data seeds of the held-out sets --results scores (default 101,202,303)",
     )
-    p.set_defaults(func=cmd_caption)
+    p.set_defaults(func=cmd_caption, late_positional="image")
 
 
 def cmd_caption(args) -> int:

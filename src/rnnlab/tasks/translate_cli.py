@@ -59,7 +59,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--lowercase-bleu", action="store_true", help="also report lower-cased BLEU")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.set_defaults(func=cmd_translate)
+    p.set_defaults(func=cmd_translate, late_positional="sentence")
 
 
 def cmd_translate(args) -> int:

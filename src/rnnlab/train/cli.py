@@ -125,16 +125,23 @@ def cmd_train(args) -> int:
     from rnnlab.train.trainer import Trainer
 
     if args.resume:
+        from rnnlab.train.run_dir import RunDir
+
         if args.config:
             raise UserError("--resume continues a run with its own config: drop --config")
+        run = RunDir.find(args.resume)
+        if args.task:
+            run_task = load_run_config(run.config_path).task
+            if run_task != args.task:
+                raise UserError(
+                    f"{run} is a {run_task!r} run, not {args.task!r}: drop the task name "
+                    "(--resume reads it from the run)"
+                )
         if args.overrides:
             from rnnlab.train.budget import extend_budget
 
-            for line in extend_budget(args.resume, args.overrides):
+            for line in extend_budget(run.path, args.overrides):
                 print(line)
-        from rnnlab.train.run_dir import RunDir
-
-        run = RunDir.find(args.resume)
         final = run.read_json("final.json")
         if final is not None:  # a raised budget would have set final.json aside
             print(
@@ -238,8 +245,10 @@ def cmd_eval(args) -> int:
         return _eval_ensemble(args)
     run, cfg, task, model = load_trained(args.run[0], args.checkpoint)
     if args.split not in task.splits:
+        default = " (the default: pick one with --split)" if args.split == "test" else ""
         raise UserError(
-            f"split {args.split!r} is not available for this task; valid: {', '.join(task.splits)}"
+            f"split {args.split!r}{default} is not available for task {cfg.task!r}; valid: "
+            f"{', '.join(task.splits)}"
         )
     with torch.no_grad():
         metrics = task.evaluate(model, args.split)

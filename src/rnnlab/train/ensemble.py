@@ -50,8 +50,15 @@ def member_logits(
     from rnnlab.train.cli import load_trained
 
     names, logits, labels0, first = [], [], None, None
+    seen = {}
     for ref in refs:
         run, cfg, task, model = load_trained(ref, checkpoint)
+        key = run.path.resolve()
+        if key in seen:
+            raise UserError(
+                f"{ref!r} and {seen[key]!r} are the same run: an ensemble names each once"
+            )
+        seen[key] = ref
         if not hasattr(task, "predict_split"):
             raise UserError(
                 f"{run}: task {cfg.task!r} does not predict class probabilities, so its runs "

@@ -49,7 +49,9 @@ class RunDir:
             return cls(matches[0])
         if len(matches) > 1:
             names = ", ".join(str(m) for m in matches[:5])
-            raise UserError(f"{ref!r} matches several runs ({names}); give the full path")
+            if len(matches) > 5:
+                names += f" and {len(matches) - 5} more"
+            raise UserError(f"{ref!r} matches {len(matches)} runs ({names}); give the full path")
         raise UserError(
             f"no run at {ref!r} (a run directory holds config.toml; runs live under {root}/)"
         )
