@@ -180,6 +180,10 @@ def test_bad_arguments(base, tmp_path):
         search(base, tmp_path, storage="study.db").open()
     s = search(base, tmp_path, space={"train": {"lr": {"choices": [0.01, 0.02]}}}, sampler="grid")
     assert s.trials == 2  # a grid of 2 points: 2 trials, not 3
+    # every choice is checked before the search starts, not only the first and the last
+    cells = {"model": {"cell": {"choices": ["lstm", "lstmm", "gru"]}}}
+    with pytest.raises(UserError, match="unknown cell 'lstmm'"):
+        search(base, tmp_path, space=cells, sampler="grid")
 
 
 def test_memory_storage_for_one_process(base, tmp_path):

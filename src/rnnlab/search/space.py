@@ -174,11 +174,14 @@ class SearchSpace:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def extremes(self) -> list[dict[str, object]]:
-        """Two assignments, every parameter at its low (first choice) and at its high (last
-        choice): configs built from them catch misspelt keys and invalid values up front."""
+        """Assignments that between them put every range at its low and its high and use every
+        choice of a categorical parameter: the configs built from them catch misspelt keys and
+        invalid values up front (all parameters low, all high, then each middle choice with the
+        rest low)."""
         lo = {n: (p.choices[0] if p.choices else p.low) for n, p in self.params.items()}
         hi = {n: (p.choices[-1] if p.choices else p.high) for n, p in self.params.items()}
-        return [lo, hi]
+        middle = [{**lo, n: c} for n, p in self.params.items() for c in (p.choices or [])[1:-1]]
+        return [lo, hi, *middle]
 
 
 def _number(v) -> bool:
