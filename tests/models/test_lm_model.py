@@ -43,3 +43,18 @@ def test_engines_give_the_same_model(cell, variant):
 def test_bad_model_config():
     with pytest.raises(ConfigError, match="unknown arguments"):
         LanguageModel(5, LMConfig(cell="gru", variant={"peephole": True}))
+
+
+def test_forward_and_generate_refuse_what_would_be_silently_wrong():
+    m = LanguageModel(11, LMConfig(hidden_size=8, num_layers=1, embed_size=8))
+    idx = torch.randint(0, 11, (5, 3))
+    with pytest.raises(ValueError, match=r"targets must have idx's shape \(T, B\) = \(5, 3\)"):
+        m(idx, targets=torch.randint(0, 11, (3, 5)))  # transposed: same size, wrong pairs
+    m.train()
+    for bad in (dict(prime=torch.tensor([], dtype=torch.long)), dict(temperature=float("nan"))):
+        args = {"prime": torch.tensor([1, 2]), "length": 3, **bad}
+        with pytest.raises(ValueError):
+            m.generate(**args)
+        assert m.training  # left as it was
+    with pytest.raises(ConfigError, match="tie_weights"):
+        LanguageModel(11, LMConfig(hidden_size=8, embed_size=6, tie_weights=True))

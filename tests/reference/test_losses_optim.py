@@ -82,3 +82,29 @@ def test_optimizers_minimise_a_quadratic():
         for _ in range(300):
             opt.step(p, {"w": 2 * p["w"]})
         assert np.abs(p["w"]).max() < 0.05, type(opt).__name__
+
+
+def test_losses_refuse_misaligned_targets_and_out_of_range_classes():
+    logits = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"class ids in 0\.\.2"):
+        softmax_cross_entropy(logits, np.array([-1, 0]))  # -1 would wrap to the last class
+    with pytest.raises(ValueError, match=r"targets must have shape \(2,\)"):
+        softmax_cross_entropy(logits, np.array([[0], [1]]))
+    with pytest.raises(ValueError, match="integer class ids"):
+        softmax_cross_entropy(logits, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"mask must have shape \(2, 4\)"):
+        softmax_cross_entropy(np.zeros((2, 4, 3)), np.zeros((2, 4), int), np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"targets must have shape \(2, 3\)"):
+        sigmoid_bce(logits, np.ones(3))  # a (F,) target is not broadcast to every item
+
+
+def test_optimisers_check_their_settings_and_gradient_shapes():
+    for make in (lambda: SGD(lr=-1), lambda: RMSProp(rho=1.0), lambda: Adam(betas=(0.9, 1.5))):
+        with pytest.raises(ValueError):
+            make()
+    p = {"w": np.zeros(3)}
+    for opt in (SGD(), RMSProp(), Adam()):
+        with pytest.raises(ValueError, match=r"gradient 'w' has shape \(1,\)"):
+            opt.step(p, {"w": np.ones(1)})
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        numerical_gradient(lambda: 0.0, np.zeros(2), eps=0)

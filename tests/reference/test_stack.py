@@ -92,3 +92,27 @@ def test_orthogonal_recurrent_init(kind, layers, bidir, variant):
         ValueError, match="unknown recurrent_init 'eye'; valid: uniform, orthogonal"
     ):
         init_stack(spec, np.random.default_rng(0), recurrent_init="eye")
+
+
+def test_shapes_that_would_broadcast_or_be_ignored_are_errors():
+    spec = StackSpec("lstm", 3, 4, 1, False)
+    P = init_stack(spec, 0)  # a seed works as the generator
+    X = np.random.default_rng(1).standard_normal((5, 2, 3))
+    z = np.zeros((1, 2, 4))
+    Y, h_n, cache = stack_forward(spec, P, X, hx=(z, z))
+    with pytest.raises(ValueError, match=r"X must be \(T, B, D=3\)"):
+        stack_forward(spec, P, X[..., :2])
+    with pytest.raises(ValueError, match="hx must be a tuple of 2 arrays"):
+        stack_forward(spec, P, X, hx=z)
+    with pytest.raises(ValueError, match=r"hx: h must have shape \(1, 2, 4\)"):
+        stack_forward(spec, P, X, hx=(np.zeros((2, 2, 4)), z))  # a second layer that is not
+    with pytest.raises(ValueError, match=r"hx: c must have shape \(1, 2, 4\)"):
+        stack_forward(spec, P, X, hx=(z, np.zeros((1, 1, 4))))  # batch 1, not broadcast
+    with pytest.raises(ValueError, match="whole numbers"):
+        stack_forward(spec, P, X, lengths=[2.5, 5])
+    with pytest.raises(ValueError, match=r"dY must have the output's shape \(5, 2, 4\)"):
+        stack_backward(spec, P, cache, np.ones((5, 2, 5)))
+    with pytest.raises(ValueError, match="dh_n must be a tuple"):
+        stack_backward(spec, P, cache, np.ones_like(Y), dh_n=h_n[0])
+    with pytest.raises(ValueError, match="floating-point"):
+        init_stack(spec, 0, dtype=np.int64)

@@ -39,6 +39,7 @@ Backward (hand-derived; ``dh, dc`` arrive from step t+1 and the output)::
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from rnnlab.cells.base import Cell, ParamSpec, assign, check_chrono, chrono_bias
@@ -78,6 +79,8 @@ class LSTMCell(Cell):
         super().__init__(input_size, hidden_size, bias)
         self.peephole = bool(peephole)
         self.forget_bias = float(forget_bias)
+        if not math.isfinite(self.forget_bias):
+            raise ValueError(f"forget_bias must be a finite number, got {forget_bias!r}")
         self.chrono = check_chrono(chrono, self.bias)
         if self.forget_bias and not self.bias:
             raise ValueError("forget_bias needs bias=True")

@@ -54,6 +54,7 @@ class LanguageModel(nn.Module):
 
     def __init__(self, vocab_size: int, cfg: LMConfig):
         super().__init__()
+        cfg.validate()  # e.g. tie_weights with embed_size != hidden_size, said now, not at forward
         self.cfg, self.vocab_size = cfg, vocab_size
         self.embedding = nn.Embedding(vocab_size, cfg.embed_size)
         self.rnn = cfg.build_stack(cfg.embed_size)
@@ -76,6 +77,13 @@ class LanguageModel(nn.Module):
                 self.decoder.bias.zero_()
 
     def forward(self, idx, hidden=None, targets=None):
+        if idx.dim() != 2:
+            raise ValueError(f"idx must be (T, B) token ids, got shape {tuple(idx.shape)}")
+        if targets is not None and targets.shape != idx.shape:
+            raise ValueError(
+                f"targets must have idx's shape (T, B) = {tuple(idx.shape)}, got "
+                f"{tuple(targets.shape)} (transposed?)"
+            )
         T, B = idx.shape
         emb = self.drop(self.embedding(idx))  # (T, B, E)
         out, hidden = self.rnn(emb, hidden)  # (T, B, H)
@@ -98,10 +106,18 @@ class LanguageModel(nn.Module):
         restricted to the ``top_k`` most likely when ``top_k > 0``; ``temperature = 0`` takes
         the most likely id every step (greedy, the limit of a vanishing temperature).
         Returns ``(length,)``."""
-        if temperature < 0:
-            raise ValueError("temperature must be >= 0")
+        if not temperature >= 0:  # also nan
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if prime.numel() == 0:
+            raise ValueError("prime must hold at least one token id")
         was_training = self.training
         self.eval()
+        try:
+            return self._generate(prime, length, temperature, top_k, generator)
+        finally:
+            self.train(was_training)
+
+    def _generate(self, prime, length, temperature, top_k, generator) -> torch.Tensor:
         logits, _, hidden = self(prime.view(-1, 1))
         last = logits[-1, 0]
         out = []
@@ -117,5 +133,4 @@ class LanguageModel(nn.Module):
             out.append(nxt)
             logits, _, hidden = self(nxt.view(1, 1), hidden)
             last = logits[-1, 0]
-        self.train(was_training)
         return torch.cat(out) if out else prime.new_empty(0)

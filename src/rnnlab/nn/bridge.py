@@ -32,11 +32,16 @@ class ReferenceStack(torch.autograd.Function):
         Y, h_n, cache = stack_forward(spec, p, _np(X), tuple(_np(h) for h in hx), lens, drops, rms)
         ctx.spec, ctx.names, ctx.p, ctx.cache, ctx.n = spec, names, p, cache, n
         ctx.device = X.device
+        # The NumPy cache holds views of these tensors: saving them through autograd makes an
+        # in-place change before backward an error (as for torch.nn) instead of wrong gradients,
+        # and a second backward without retain_graph=True fails as torch's own does.
+        ctx.save_for_backward(X, *tensors)
         return (torch.from_numpy(Y).to(X.device), *(torch.from_numpy(h).to(X.device) for h in h_n))
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dY, *dh_n):
+        ctx.saved_tensors  # noqa: B018 - raises if they were modified in place, or freed
         grads, dX, dhx = stack_backward(
             ctx.spec, ctx.p, ctx.cache, _np(dY), tuple(_np(d) for d in dh_n)
         )

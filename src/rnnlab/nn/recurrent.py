@@ -24,6 +24,7 @@ length (non-builtin engines run the padded batch under a mask), and the padded o
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -92,8 +93,22 @@ class Recurrent(nn.Module):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0.0 <= float(p) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {p}")
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1), got {p!r}")
+        for name, flag in (
+            ("bias", bias),
+            ("batch_first", batch_first),
+            ("bidirectional", bidirectional),
+        ):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        if dropout > 0 and num_layers == 1:
+            # torch.nn's warning: dropout acts between layers only
+            warnings.warn(
+                f"dropout={dropout} with num_layers=1 does nothing: dropout is applied to the "
+                "outputs of every layer but the last (use recurrent_dropout for one layer)",
+                stacklevel=2,
+            )
         self.recurrent_init = check_recurrent_init(recurrent_init)
         self.cell_kind = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
@@ -117,6 +132,14 @@ class Recurrent(nn.Module):
         self.reset_parameters()
 
     # ------------------------------------------------------------------ properties
+    @property
+    def mode(self) -> str:
+        """torch.nn's name of the recurrence (``"LSTM"``, ``"GRU"``, ``"RNN_TANH"``,
+        ``"RNN_RELU"``); other cells give their kind in capitals (``"MUT1"``)."""
+        if self.cell_kind == "rnn":
+            return "RNN_" + self.variant.get("nonlinearity", "tanh").upper()
+        return self.cell_kind.upper()
+
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
@@ -237,7 +260,16 @@ class Recurrent(nn.Module):
         Returns:
             ``(output, h_n)`` or, for the LSTM, ``(output, (h_n, c_n))``; ``output`` is
             ``(T, B, K*H)`` (or packed, or unbatched, like the input).
+
+        Under ``torch.compile`` the stack runs eagerly, between two compiled graphs, as torch.nn's
+        recurrent modules do (dynamo does not trace them either): its engines are whole-sequence
+        kernels and ``autograd.Function``s that a graph compiler cannot fuse into.
         """
+        if torch.compiler.is_compiling():
+            return _eager(type(self)._forward)(self, input, hx)
+        return self._forward(input, hx)
+
+    def _forward(self, input, hx=None):
         packed = isinstance(input, PackedSequence)
         engine = self.resolved_engine()
         unbatched = False
@@ -259,9 +291,14 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"input has {X.shape[-1]} features, expected input_size={self.input_size}"
             )
+        if X.shape[0] == 0:
+            raise ValueError("expected a sequence length larger than 0 (the input has T = 0)")
         self._check_dtype(X)
         hx = self._check_hx(hx, X, unbatched)
-        if engine == "builtin":
+        if X.shape[1] == 0 and engine != "builtin":  # an empty batch: empty outputs, as torch.nn
+            Y = X.new_zeros(X.shape[0], 0, self.directions * self.hidden_size)
+            h_n = tuple(h.clone() for h in hx)
+        elif engine == "builtin":
             Y, h_n = self._forward_builtin(input if packed else X, hx, packed)
         else:
             Y, h_n = self._forward_loop(engine, X, hx, lengths)
@@ -301,10 +338,20 @@ class Recurrent(nn.Module):
                 raise ValueError(f"hx must be a tensor of shape {shape}")
             hx = (hx,)
         if unbatched:
+            for h in hx:
+                if h.dim() != 2:
+                    raise ValueError(
+                        f"for an unbatched (T, D) input, hx must be 2-D "
+                        f"({shape[0]}, {shape[2]}), got shape {tuple(h.shape)}"
+                    )
             hx = tuple(h.unsqueeze(1) for h in hx)
         for h in hx:
             if tuple(h.shape) != shape:
                 raise ValueError(f"expected hidden state of shape {shape}, got {tuple(h.shape)}")
+            if h.dtype != X.dtype and not torch.is_autocast_enabled(X.device.type):
+                raise ValueError(
+                    f"hx is {h.dtype} but the input is {X.dtype}: give both the same dtype"
+                )
         return hx
 
     def _dropout_masks(self, T, B, like):
@@ -336,6 +383,11 @@ class Recurrent(nn.Module):
         drops = self._dropout_masks(T, B, X)
         rmasks = self._recurrent_masks(B, X)
         if engine == "reference":
+            if X.dtype not in (torch.float16, torch.float32, torch.float64) or X.is_meta:
+                raise ValueError(
+                    f"the reference engine runs NumPy, which has no {X.dtype} on {X.device}: "
+                    "give it float16/32/64 tensors that hold data, or use another engine"
+                )
             names = self.spec.all_param_names()
             params = [getattr(self, n) for n in names]
             Y, *h_n = ReferenceStack.apply(
@@ -457,6 +509,7 @@ class RNN(Recurrent):
             recurrent_init=recurrent_init,
             nonlinearity=nonlinearity,
         )
+        self.nonlinearity = nonlinearity  # as torch.nn.RNN has it
 
 
 class LSTM(Recurrent):
@@ -509,6 +562,7 @@ class LSTM(Recurrent):
             recurrent_init=recurrent_init,
             **variant,
         )
+        self.proj_size = 0  # as torch.nn.LSTM has it (projections are not supported)
 
 
 class GRU(Recurrent):
@@ -593,3 +647,14 @@ def _mut(kind):
 
 
 MUT1, MUT2, MUT3 = _mut("mut1"), _mut("mut2"), _mut("mut3")
+
+
+_EAGER: dict = {}
+
+
+def _eager(fn):
+    """``fn`` wrapped by ``torch.compiler.disable`` (built on first use: the wrapper imports
+    dynamo, which an eager-only user never needs)."""
+    if fn not in _EAGER:
+        _EAGER[fn] = torch.compiler.disable(fn)
+    return _EAGER[fn]

@@ -177,6 +177,7 @@ def train_chars(
     Returns:
         The training loss at every step.
     """
+    data = np.asarray(data)  # a list of ids works too
     n = (len(data) - 1) // batch
     if n <= seq_len:
         raise ValueError(f"text too short: need more than {batch * (seq_len + 1)} characters")

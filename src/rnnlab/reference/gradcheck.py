@@ -25,6 +25,8 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6)
     """
     if x.dtype != np.float64:
         raise TypeError(f"gradient checks need float64 arrays, got {x.dtype}")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
     grad = np.zeros_like(x)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat, x):  # pragma: no cover - reshape of a non-contiguous array

@@ -21,8 +21,19 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndar
         ``(loss, dlogits)``: the mean negative log-likelihood in nats and its gradient ``(..., V)``.
     """
     V = logits.shape[-1]
+    items = logits.shape[:-1]
+    targets = np.asarray(targets)
+    _check_items("targets", targets, items)
+    if targets.dtype.kind not in "iu":
+        raise ValueError(f"targets must be integer class ids, got dtype {targets.dtype}")
+    if targets.size and (targets.min() < 0 or targets.max() >= V):
+        raise ValueError(
+            f"targets must be class ids in 0..{V - 1}, got values from {targets.min()} to "
+            f"{targets.max()}"
+        )
+    _check_items("mask", mask, items)
     flat = logits.reshape(-1, V)
-    t = np.asarray(targets).reshape(-1)
+    t = targets.reshape(-1)
     m = (
         np.ones(t.shape, dtype=logits.dtype)
         if mask is None
@@ -53,6 +64,8 @@ def sigmoid_bce(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None
         ``(loss, dlogits)``.
     """
     F = logits.shape[-1]
+    _check_items("targets", np.asarray(targets), logits.shape)
+    _check_items("mask", mask, logits.shape[:-1])
     x = logits.reshape(-1, F)
     y = np.asarray(targets, dtype=logits.dtype).reshape(-1, F)
     m = (
@@ -69,3 +82,10 @@ def sigmoid_bce(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None
     p = 0.5 * (1.0 + np.tanh(0.5 * x))
     d = (p - y) * (m / n)[:, None]
     return float(loss), d.reshape(logits.shape)
+
+
+def _check_items(name: str, a, shape: tuple) -> None:
+    """``a`` (None allowed) must have exactly ``shape``: a reshape or a broadcast of another
+    shape of the same size would pair items with the wrong targets, silently."""
+    if a is not None and tuple(np.shape(a)) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(np.shape(a))}")

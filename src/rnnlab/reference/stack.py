@@ -74,10 +74,15 @@ class StackSpec:
 
 
 def init_stack(
-    spec: StackSpec, rng: np.random.Generator, dtype=np.float64, recurrent_init: str = "uniform"
+    spec: StackSpec, rng, dtype=np.float64, recurrent_init: str = "uniform"
 ) -> dict[str, np.ndarray]:
     """Fresh parameters for every layer and direction, initialised like torch.nn (or with
-    orthogonal ``(H, H)`` blocks of ``weight_hh``: ``recurrent_init="orthogonal"``)."""
+    orthogonal ``(H, H)`` blocks of ``weight_hh``: ``recurrent_init="orthogonal"``). ``rng``: a
+    ``np.random.Generator`` or a seed; ``dtype``: a floating-point type."""
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise ValueError(f"dtype must be a floating-point type, got {np.dtype(dtype)}")
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)  # a seed
     params = {}
     for layer, cell in enumerate(spec.cells()):
         for k in range(spec.directions):
@@ -90,6 +95,10 @@ def init_stack(
 def lengths_to_mask(lengths, T: int, dtype=np.float64) -> np.ndarray:
     """``(B,)`` lengths -> ``(T, B, 1)`` mask with 1 on real steps."""
     lengths = np.asarray(lengths)
+    if lengths.dtype.kind not in "iu" and not (
+        lengths.dtype.kind == "f" and np.array_equal(lengths, np.round(lengths))
+    ):
+        raise ValueError(f"lengths must be whole numbers of steps, got {lengths}")
     if lengths.ndim != 1 or (lengths < 1).any() or (lengths > T).any():
         raise ValueError(f"lengths must be a 1-d array of values in 1..{T}, got {lengths}")
     return (np.arange(T)[:, None] < lengths[None, :]).astype(dtype)[..., None]
@@ -131,10 +140,17 @@ def stack_forward(
     Returns:
         ``(Y, h_n, cache)``: ``Y: (T, B, K*H)``, ``h_n`` a tuple like ``hx``.
     """
+    if X.ndim != 3 or X.shape[2] != spec.input_size:
+        raise ValueError(f"X must be (T, B, D={spec.input_size}), got shape {tuple(X.shape)}")
     T, B, _ = X.shape
     K, H = spec.directions, spec.hidden_size
     cells = spec.cells()
     n_states = len(cells[0].states)
+    _check_states("hx", hx, cells[0].states, (spec.num_layers * K, B, H))
+    if lengths is not None and np.asarray(lengths).shape != (B,):
+        raise ValueError(
+            f"lengths must be ({B},), one per sequence, got {np.asarray(lengths).shape}"
+        )
     if hx is None:
         hx = tuple(xp.zeros((spec.num_layers * K, B, H), X) for _ in range(n_states))
     mask = None if lengths is None else xp_mask(xp, lengths, T, X)
@@ -163,6 +179,21 @@ def stack_forward(
     return inp, h_n, StackCache(tapes, dropout_masks, n_states, equations)
 
 
+def _check_states(name: str, states, names: tuple, shape: tuple) -> None:
+    """``states`` (None, or one array per state name) must hold arrays of exactly ``shape``: a
+    bare array, a missing state or a broadcastable shape would otherwise pass silently."""
+    if states is None:
+        return
+    if not isinstance(states, (tuple, list)) or len(states) != len(names):
+        raise ValueError(
+            f"{name} must be a tuple of {len(names)} arrays ({', '.join(names)}), "
+            f"each {shape}; got {type(states).__name__}"
+        )
+    for n, s in zip(names, states):
+        if tuple(s.shape) != shape:
+            raise ValueError(f"{name}: {n} must have shape {shape}, got {tuple(s.shape)}")
+
+
 def xp_mask(xp, lengths, T, like):
     """Lengths -> ``(T, B, 1)`` mask in ``like``'s namespace and dtype."""
     return xp.as_array(lengths_to_mask(np.asarray(lengths), T), like)
@@ -181,7 +212,10 @@ def stack_backward(spec: StackSpec, params: dict, cache: StackCache, dY, dh_n=No
     """
     K, H = spec.directions, spec.hidden_size
     cells = spec.cells()
-    T, B = dY.shape[:2]
+    T, B, _ = cache.tapes[0][0].shape
+    if tuple(dY.shape) != (T, B, K * H):
+        raise ValueError(f"dY must have the output's shape {(T, B, K * H)}, got {tuple(dY.shape)}")
+    _check_states("dh_n", dh_n, cells[0].states, (spec.num_layers * K, B, H))
     if dh_n is None:
         dh_n = tuple(xp.zeros((spec.num_layers * K, B, H), dY) for _ in range(cache.n_states))
     grads: dict[str, Any] = {}
