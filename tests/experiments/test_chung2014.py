@@ -124,3 +124,13 @@ def test_plan_lists_the_runs(tmp_path, monkeypatch, capsys):
 def test_bad_arguments(capsys):
     assert main(["experiment", "chung2014", "--seeds", "0"]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_a_key_added_later_at_its_default_leaves_the_digest_alone():
+    from rnnlab.experiments.chung2014 import config_digest
+
+    before = {"name": "a", "model": {"cell": "gru", "hidden_size": 41}, "train": {"lr": 0.01}}
+    now = {**before, "model": {**before["model"], "recurrent_init": "uniform"}}
+    other = {**before, "model": {**before["model"], "recurrent_init": "orthogonal"}}
+    assert config_digest(now) == config_digest(before)  # published runs keep their names
+    assert config_digest(other) != config_digest(before)

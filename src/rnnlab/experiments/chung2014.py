@@ -316,9 +316,19 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
+#: Config keys added after this experiment's runs were published, with their defaults: dropped
+#: from the digest while they hold the default, so that a new key leaves the published runs'
+#: digests (and names) as they were and `--report-only` still finds them.
+LATER_KEYS = {("model", "recurrent_init"): "uniform"}
+
+
 def config_digest(raw: dict) -> str:
     """A short digest of a config without its name: runs with equal digests are the same run."""
     body = {k: v for k, v in raw.items() if k != "name"}
+    for (section, key), default in LATER_KEYS.items():
+        table = body.get(section)
+        if isinstance(table, dict) and table.get(key, default) == default:
+            body[section] = {k: v for k, v in table.items() if k != key}
     return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
 
 
