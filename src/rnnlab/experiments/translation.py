@@ -250,7 +250,7 @@ def heatmaps(results: dict, figures: Path) -> list:
         )
         path = figures / f"translation_heatmap_{i}.png"
         save_alignment(path, t.attention, t.source, [*t.output, "<end>"])
-        out.append((r["cfg"].name, sentence, t.text, path))
+        out.append((r["cfg"].name, sentence, t.text, path, r["beam"], r["alpha"]))
     return out
 
 
@@ -355,7 +355,7 @@ def render(results: dict, extras: dict, args, unfinished: dict | None = None) ->
         run_path = r["run"].path
         cmds = (
             f"{train}; `rnnlab translate {run_path} --split test --beam 1`; "
-            f"`... --beam {beam} --length-penalty {r['alpha']:g}`"
+            f"`... --beam {beam} --length-penalty {r['alpha']:g} --lowercase-bleu`"
         )
         if f.get("unfinished"):
             what += (
@@ -429,13 +429,14 @@ def render(results: dict, extras: dict, args, unfinished: dict | None = None) ->
             "## Alignment heatmaps",
             "",
             "Attention weights of each output word (rows, `<end>` last) over the source words",
-            f"(columns), beam {beam}. Reproduce one with `rnnlab translate RUN SENTENCE` (it prints",
+            f"(columns), beam {beam}. Reproduce one with `rnnlab translate RUN --beam K",
+            "--length-penalty ALPHA SENTENCE`, with the beam and alpha given beside it (it prints",
             "the translation and the PNG's path).",
             "",
         ]
-        for name, sentence, text, path in extras["heatmaps"]:
+        for name, sentence, text, path, k, alpha in extras["heatmaps"]:
             L += [
-                f"- {name}: `{sentence}` -> `{text}`",
+                f"- {name} (beam {k}, alpha {alpha:g}): `{sentence}` -> `{text}`",
                 "",
                 f"  ![heatmap](figures/{path.name})",
                 "",
