@@ -172,3 +172,20 @@ def test_damaged_run_files_are_named_not_tracebacks(tmp_path, text_file):
     tensors.write_bytes(pristine[tensors][:100])
     fails("train", "--resume", str(run), "--set", "train.max_steps=9", needle="truncated")
     assert (run / "config.toml").read_text() == config and (run / "final.json").is_file()
+
+
+def test_ctrl_c_checkpoints_the_step_and_resume_continues_exactly(tmp_path, text_file):
+    cfg = tiny_config(tmp_path / "c.toml", text_file, epochs=2)
+    rnnlab(*train_args(cfg, tmp_path / "ref"), check=True)
+    reference = _final_state(_only_run(tmp_path / "ref"))
+    for sig in ("INT", "TERM"):
+        root = tmp_path / sig
+        out = rnnlab(*train_args(cfg, root), env={"RNNLAB_FAULT": f"train-step:5:{sig}"})
+        assert out.returncode == 130, out.stderr  # interrupted, not killed
+        assert f"SIG{sig} at step 5: checkpoint saved" in out.stderr
+        run = _only_run(root)
+        ptr = json.loads((run / "checkpoints" / "last.json").read_text())
+        state = json.loads((run / "checkpoints" / ptr["dir"] / "state.json").read_text())
+        assert state["step"] == 5 and not (run / "final.json").exists()
+        rnnlab("train", "--resume", str(run), "--no-report", check=True)
+        _assert_same(_final_state(run), reference)  # bit for bit the uninterrupted run

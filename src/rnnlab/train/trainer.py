@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from typing import Any
@@ -28,6 +30,7 @@ from rnnlab.tasks import task_class
 from rnnlab.tasks.base import RunConfig, Task, load_run_config
 from rnnlab.train.averaging import WeightAverage
 from rnnlab.train.checkpoint import CheckpointError, load_model_state
+from rnnlab.train.faults import fault_point
 from rnnlab.train.optim import Schedule, build_optimizer, set_lr
 from rnnlab.train.progress import progress_bar
 from rnnlab.train.run_dir import RunDir
@@ -110,6 +113,7 @@ class Trainer:
         self.carry = None
         self.window = {"loss": 0.0, "steps": 0, "items": 0}  # training metrics since the last log
         self.stopped = ""
+        self._interrupts = StopRequests()
         self._checkpointed_step = -1  # the step of the newest checkpoint written by this process
         self._writer = None
         #: optional ``callable(trainer, metrics)`` run after every validation (once the
@@ -388,7 +392,8 @@ class Trainer:
         # Process-wide flag: on for training only (rnnlab gradflow measures subnormal norms).
         flush = self.cfg.train.flush_denormal and torch.set_flush_denormal(True)
         try:
-            return self._fit()
+            with StopRequests() as self._interrupts:
+                return self._fit()
         finally:
             if flush:
                 torch.set_flush_denormal(False)
@@ -432,6 +437,7 @@ class Trainer:
             while i < n:
                 group = [loader[j] for j in range(i, min(i + tc.grad_accum, n))]
                 out = self.step_once(group)
+                fault_point("train-step")  # tests: a signal right after a step
                 i += len(group)
                 self.batch_index = i
                 now = time.monotonic()
@@ -471,6 +477,8 @@ class Trainer:
                 if tc.max_minutes and self.elapsed >= 60 * tc.max_minutes:
                     self.stopped = f"max_minutes={tc.max_minutes:g}"
                     return self._stop_now()
+                if self._interrupts.pending:
+                    self._stop_for_signal()
         # End of the epoch: evaluate (unless done every N steps), decay, checkpoint.
         stop = False
         if not tc.eval_every:
@@ -483,6 +491,17 @@ class Trainer:
         if stop:
             self.stopped = f"early stopping after epoch {self.epoch}"
         return stop
+
+    def _stop_for_signal(self) -> None:
+        """Ctrl-C or SIGTERM arrived during the step just finished: checkpoint it, then stop as
+        an interrupted run (no final.json), which ``--resume`` continues exactly."""
+        if self._checkpointed_step != self.step:
+            self.save_checkpoint()
+        self.say(
+            f"{self._interrupts.pending} at step {self.step}: checkpoint saved; "
+            f"`rnnlab train --resume {self.run.path}` continues from here"
+        )
+        raise KeyboardInterrupt
 
     def _stop_now(self) -> bool:
         """Stop mid-epoch (a step or time budget): a last evaluation (unless this step just had
@@ -529,3 +548,29 @@ def _to(carry, device):
     if torch.is_tensor(carry):
         return carry.to(device)
     return type(carry)(_to(c, device) for c in carry)
+
+
+class StopRequests:
+    """While training, SIGINT (Ctrl-C) and SIGTERM (a scheduler's preemption) ask the loop to stop
+    after the current step, with a checkpoint of it, instead of killing it mid-step and losing
+    everything since the last checkpoint. A second signal stops at once. Only the main thread can
+    own signal handlers; elsewhere the signals keep their usual effect."""
+
+    def __init__(self):
+        self.pending: str | None = None  # the signal's name, once one has arrived
+        self._previous: dict = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._request)
+        return self
+
+    def _request(self, signum, frame) -> None:
+        if self.pending is not None:
+            raise KeyboardInterrupt
+        self.pending = signal.Signals(signum).name
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
