@@ -77,9 +77,11 @@ def load_karpathy(
         raise DataError(f"no split {split!r}; the splits are train, valid (val) and test")
     json_path, image_dir = Path(json_path), Path(image_dir)
     if not json_path.is_file():
-        raise DataError(f"caption file not found: {json_path}")
+        raise DataError(
+            f"caption file not found: {json_path} (the Karpathy split file: set data.json)"
+        )
     if not image_dir.is_dir():
-        raise DataError(f"image folder not found: {image_dir}")
+        raise DataError(f"image folder not found: {image_dir} (set data.images)")
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
