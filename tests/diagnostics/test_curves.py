@@ -181,3 +181,19 @@ def test_curves_command_user_errors(tmp_path, capsys, monkeypatch):
     run = _fake_run(tmp_path / "lm" / "20260101-000002-p", SHAPES["plateau"][0])
     assert main(["curves", str(run), "--metric", "bleu"]) == 2
     assert "no run logs a metric named 'bleu'" in capsys.readouterr().err
+
+
+def test_the_final_evaluations_are_not_on_the_learning_curves():
+    from rnnlab.diagnostics.curves import series as curve_series
+    from rnnlab.report.plots import series as plot_series
+
+    records = [
+        {"step": 10, "split": "train", "loss": 30.0, "acc": 0.1},
+        {"step": 20, "split": "train", "loss": 28.6, "acc": 0.2},
+        # what the trainer logs when it finishes: the chosen model evaluated on the train split
+        {"step": 20, "split": "train", "loss": 28.1, "acc": 0.3, "best_step": 10},
+    ]
+    assert plot_series(records, "train", "loss") == ([10, 20], [30.0, 28.6])
+    assert plot_series(records, "train", "acc") == ([10, 20], [0.1, 0.2])
+    x, y = curve_series(records, "train")
+    assert x.tolist() == [10, 20] and y.tolist() == [30.0, 28.6]

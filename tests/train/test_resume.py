@@ -189,3 +189,41 @@ def test_ctrl_c_checkpoints_the_step_and_resume_continues_exactly(tmp_path, text
         assert state["step"] == 5 and not (run / "final.json").exists()
         rnnlab("train", "--resume", str(run), "--no-report", check=True)
         _assert_same(_final_state(run), reference)  # bit for bit the uninterrupted run
+
+
+def test_logged_extra_metrics_are_window_means_and_reports_predict_in_eval_mode(
+    tmp_path, text_file, monkeypatch
+):
+    from rnnlab.report.html import write_report
+    from rnnlab.tasks.base import build_run_config
+    from rnnlab.train.trainer import Trainer
+
+    raw = {
+        "task": "lm",
+        "name": "w",
+        "data": {"dataset": "text", "path": str(text_file), "bptt": 8},
+        "model": {"hidden_size": 8, "embed_size": 8, "num_layers": 2, "dropout": 0.5},
+        "train": {"max_steps": 10, "batch_size": 4, "log_every": 5, "eval_every": 10},
+    }
+    trainer = Trainer.start(build_run_config(raw), root=tmp_path, quiet=True)
+    step = Trainer.train_step
+
+    def numbered(self, group):  # an extra metric equal to the step's number: 1, 2, 3...
+        out = step(self, group)
+        out["extra"] = {"acc": float(self.step + 1)}
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", numbered)
+    trainer.fit()
+    logged = [r["acc"] for r in trainer.run.metrics() if r.get("split") == "train" and "acc" in r]
+    assert logged[:2] == [3.0, 8.0]  # means of steps 1-5 and 6-10, not the last batch's value
+
+    modes = []
+    monkeypatch.setattr(
+        type(trainer.task),
+        "report_sections",
+        lambda task, model, run: modes.append(model.training) or [],
+    )
+    trainer.model.train()
+    write_report(trainer.run, model=trainer.model, task=trainer.task)
+    assert modes == [False] and trainer.model.training  # eval for the sections, then restored

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnlab.train.run_dir import on_learning_curve
+
 #: keys of a record that are not metrics
 _NOT_METRICS = {"step", "epoch", "time", "split", "loss", "lr", "best_step", "items_per_s"}
 #: preferred metrics to plot beside the loss, in order
@@ -74,6 +76,7 @@ def series(records: list[dict], split: str, key: str = "loss") -> tuple[np.ndarr
         (r["step"], float(r[key]))
         for r in records
         if r.get("split") == split
+        and on_learning_curve(r)
         and isinstance(r.get(key), (int, float))
         and math.isfinite(r[key])
         and "step" in r

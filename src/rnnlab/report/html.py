@@ -41,13 +41,13 @@ def write_report(run, model=None, task=None) -> Path:
             ("training seconds", final.get("train_seconds")),
             ("best step", final.get("best_step")),
         ]
-        for split in ("valid", "test"):
+        for split in ("train", "valid", "test"):
             if split in final:
                 rows.append(
                     (
                         split,
                         ", ".join(
-                            f"{k} {v:.4g}"
+                            f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4g}"
                             for k, v in final[split].items()
                             if isinstance(v, (int, float))
                         ),
@@ -66,7 +66,15 @@ def write_report(run, model=None, task=None) -> Path:
     if figs:
         parts += ["<h2>Learning curves</h2>", '<div class="figs">' + "".join(figs) + "</div>"]
     if task is not None and model is not None:
-        for title, body in task.report_sections(model, run):
+        # The sections show the model's predictions: in eval mode (no dropout), whatever mode
+        # the caller left it in (the trainer's last evaluation hands it back in train mode).
+        was_training = model.training
+        model.eval()
+        try:
+            sections = task.report_sections(model, run)
+        finally:
+            model.train(was_training)
+        for title, body in sections:
             parts += [f"<h2>{html.escape(title)}</h2>", body]
     parts += [
         "<h2>Config</h2>",

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only: no display needed, safe in CI and on server
 import matplotlib.pyplot as plt
 
 from rnnlab.errors import UserError
+from rnnlab.train.run_dir import on_learning_curve
 
 SPLIT_STYLE = {"train": "-", "valid": "--", "test": ":"}
 
@@ -24,7 +25,13 @@ def series(records: list[dict], split: str, key: str, x: str = "step") -> tuple[
     """``(xs, ys)`` of metric ``key`` for ``split`` (records lacking either are skipped)."""
     xs, ys = [], []
     for r in records:
-        if r.get("split") == split and key in r and x in r and r[key] is not None:
+        if (
+            r.get("split") == split
+            and key in r
+            and x in r
+            and r[key] is not None
+            and on_learning_curve(r)
+        ):
             xs.append(r[x])
             ys.append(r[key])
     return xs, ys

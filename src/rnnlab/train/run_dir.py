@@ -128,3 +128,10 @@ class RunDir:
 
     def __str__(self) -> str:
         return str(self.path)
+
+
+def on_learning_curve(record: dict) -> bool:
+    """Whether a metrics.jsonl record belongs on a learning curve: every record but the final
+    evaluations of the chosen model that the trainer logs when it finishes (they carry
+    ``best_step``; a final "train" record is an evaluation, not the running training loss)."""
+    return "best_step" not in record

@@ -111,7 +111,7 @@ class Trainer:
         self.best_step = -1
         self.evals_without_improvement = 0
         self.carry = None
-        self.window = {"loss": 0.0, "steps": 0, "items": 0}  # training metrics since the last log
+        self.window = {"loss": 0.0, "steps": 0, "items": 0, "extra": {}}  # since the last log
         self.stopped = ""
         self._interrupts = StopRequests()
         self._checkpointed_step = -1  # the step of the newest checkpoint written by this process
@@ -317,6 +317,11 @@ class Trainer:
         self.window["loss"] += loss
         self.window["items"] += sum(self.task.count_items(b) for b in group)
         self.window["steps"] += 1
+        # Extra training metrics (accuracy...) are averaged over the logging window like the
+        # loss, not taken from the window's last batch.
+        extra = self.window.setdefault("extra", {})
+        for k, v in out["extra"].items():
+            extra[k] = extra.get(k, 0.0) + float(v)
         return out
 
     def _add_weight_noise(self):
@@ -455,10 +460,10 @@ class Trainer:
                     }
                     if out["grad_norm"] is not None:
                         record["grad_norm"] = float(out["grad_norm"])
-                    record.update({k: float(v) for k, v in out["extra"].items()})
+                    record.update({k: v / win["steps"] for k, v in win.get("extra", {}).items()})
                     self.log(record)
                     bar.update(info=f"{self.task.headline(record)} | {rate:,.0f} items/s")
-                    win.update(loss=0.0, steps=0, items=0)
+                    win.update(loss=0.0, steps=0, items=0, extra={})
                     window_start = time.monotonic()
                 bar.update(completed=i)
                 if tc.eval_every and self.step % tc.eval_every == 0:
