@@ -227,3 +227,25 @@ def test_logged_extra_metrics_are_window_means_and_reports_predict_in_eval_mode(
     trainer.model.train()
     write_report(trainer.run, model=trainer.model, task=trainer.task)
     assert modes == [False] and trainer.model.training  # eval for the sections, then restored
+
+
+def test_a_relayed_signal_is_one_request_and_a_later_second_one_stops_at_once():
+    import os
+    import signal as sig
+
+    from rnnlab.train.trainer import StopRequests
+
+    before = sig.getsignal(sig.SIGINT)
+    with StopRequests() as requests:
+        os.kill(os.getpid(), sig.SIGINT)
+        os.kill(os.getpid(), sig.SIGTERM)  # relayed at once (rnnlab search's workers): ignored
+        time.sleep(0.05)
+        assert requests.pending == "SIGINT"
+        time.sleep(StopRequests.RELAY_S + 0.1)
+        try:
+            os.kill(os.getpid(), sig.SIGINT)
+            time.sleep(0.05)
+            raise AssertionError("a second Ctrl-C should stop at once")
+        except KeyboardInterrupt:
+            pass
+    assert sig.getsignal(sig.SIGINT) is before  # handlers restored

@@ -558,11 +558,16 @@ def _to(carry, device):
 class StopRequests:
     """While training, SIGINT (Ctrl-C) and SIGTERM (a scheduler's preemption) ask the loop to stop
     after the current step, with a checkpoint of it, instead of killing it mid-step and losing
-    everything since the last checkpoint. A second signal stops at once. Only the main thread can
-    own signal handlers; elsewhere the signals keep their usual effect."""
+    everything since the last checkpoint. A second signal stops at once, unless it comes within
+    half a second of the first: that is the same Ctrl-C relayed (``rnnlab search`` passes it on to
+    its worker processes, which the terminal has already signalled). Only the main thread can own
+    signal handlers; elsewhere the signals keep their usual effect."""
+
+    RELAY_S = 0.5
 
     def __init__(self):
         self.pending: str | None = None  # the signal's name, once one has arrived
+        self._since = 0.0
         self._previous: dict = {}
 
     def __enter__(self) -> StopRequests:
@@ -572,9 +577,10 @@ class StopRequests:
         return self
 
     def _request(self, signum, frame) -> None:
-        if self.pending is not None:
+        if self.pending is None:
+            self.pending, self._since = signal.Signals(signum).name, time.monotonic()
+        elif time.monotonic() - self._since > self.RELAY_S:
             raise KeyboardInterrupt
-        self.pending = signal.Signals(signum).name
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
