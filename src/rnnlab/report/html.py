@@ -86,6 +86,8 @@ def write_report(run, model=None, task=None) -> Path:
     if records:
         parts += [
             "<h2>Last metrics</h2>",
+            "<p>The last line of <code>metrics.jsonl</code> (its <code>epoch</code> counts from 0: "
+            "the console's epoch 1 is 0 here).</p>",
             f"<pre>{html.escape(json.dumps(records[-1], indent=1))}</pre>",
         ]
     page = (
