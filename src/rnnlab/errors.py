@@ -12,14 +12,17 @@ class ConfigError(UserError):
     """An unknown key, a value of the wrong type, or an impossible combination in a config."""
 
 
-def output_file(path, option: str):
+def output_file(path, option: str, make_folders: bool = False):
     """``path`` (a file the command will write) as a Path, checked before any work is done: a
-    folder, or a file in a folder that does not exist, is a :class:`UserError` naming ``option``."""
+    folder, or (unless ``make_folders``: then it is created) a file in a folder that does not
+    exist, is a :class:`UserError` naming ``option``."""
     from pathlib import Path
 
     p = Path(path)
     if p.is_dir():
         raise UserError(f"{option} {path} is a folder: give the name of a file to write")
-    if not p.parent.is_dir():
+    if make_folders:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    elif not p.parent.is_dir():
         raise UserError(f"{option} {path}: the folder {p.parent} does not exist")
     return p

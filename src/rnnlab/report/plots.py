@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed, safe in CI and on servers
 import matplotlib.pyplot as plt
 
-from rnnlab.errors import UserError
+from rnnlab.errors import UserError, output_file
 from rnnlab.train.run_dir import on_learning_curve
 
 SPLIT_STYLE = {"train": "-", "valid": "--", "test": ":"}
@@ -87,13 +87,13 @@ def save(fig, path: str | Path, dpi: int = 110, **savefig) -> Path:
     """Write ``fig`` to ``path`` (folders created) and close it; returns the path written: a name
     without an extension gets ``.png`` (as matplotlib would add silently), and a folder is a
     :class:`UserError` instead of matplotlib's traceback."""
-    path = Path(path)
-    if path.is_dir():
+    try:
+        path = output_file(path, "plot", make_folders=True)
+    except UserError:
         plt.close(fig)
-        raise UserError(f"{path} is a folder: give the name of the PNG to write")
+        raise
     if not path.suffix:
         path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, **savefig)
     plt.close(fig)
     return path
