@@ -85,6 +85,39 @@ def test_reference_engine_catches_in_place_changes_and_a_second_backward():
         loss.backward()
 
 
+@pytest.mark.parametrize("engine", ["fused", "reference"])
+def test_fused_and_reference_refuse_a_backward_after_any_weight_changed_in_place(engine):
+    x = torch.randn(5, 2, 3)
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        m = rnnlab.LSTM(3, 4, engine=engine)
+        out, _ = m(x)
+        with torch.no_grad():
+            getattr(m, name).add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
+
+
+def test_autograd_engine_differentiates_the_weights_its_forward_used():
+    # docs/api.md: it multiplies by a copy of weight_hh and never reads the biases, so an in-place
+    # change to those after the forward pass leaves the gradients those of the forward's weights.
+    torch.manual_seed(0)
+    x = torch.randn(5, 2, 3, requires_grad=True)
+    m = rnnlab.LSTM(3, 4, engine="autograd")
+    expected = torch.autograd.grad(m(x)[0].sum(), [x, *m.parameters()])
+    out, _ = m(x)
+    with torch.no_grad():
+        m.weight_hh_l0.add_(1.0)
+        m.bias_ih_l0.add_(1.0)
+    got = torch.autograd.grad(out.sum(), [x, *m.parameters()])
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=0, atol=0)
+    out, _ = m(x)
+    with torch.no_grad():
+        m.weight_ih_l0.add_(1.0)  # the input GEMM saves weight_ih itself: refused
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
 def test_reference_engine_refuses_dtypes_numpy_lacks():
     m = rnnlab.GRU(3, 4, engine="reference").bfloat16()
     with pytest.raises(ValueError, match="reference engine runs NumPy"):
