@@ -82,3 +82,19 @@ def test_model_recurrent_init_reaches_the_stack():
     torch.testing.assert_close(W @ W.T, torch.eye(5), rtol=0, atol=1e-5)
     with pytest.raises(ConfigError, match=r"\[model\]: unknown recurrent_init 'identity'"):
         StackConfig(cell="rnn", recurrent_init="identity").build_stack(3)
+
+
+@pytest.mark.parametrize(
+    "task, data",
+    [
+        ("music", {"dataset": "jsb-chorales", "path": "/nonexistent/rolls.mat"}),
+        ("classify", {"dataset": "sst2", "path": "/nonexistent"}),
+        ("lm", {"dataset": "embedded", "path": "/nonexistent.txt"}),
+        ("caption", {"dataset": "shapes", "json": "dataset_flickr8k.json"}),
+    ],
+)
+def test_a_data_setting_the_dataset_never_reads_is_refused(task, data):
+    # Before: data.path with a built-in dataset was ignored and a full run started on the
+    # built-in data.
+    with pytest.raises(ConfigError, match=r"read only with data\.dataset"):
+        build_run_config({"task": task, "data": data})

@@ -26,3 +26,16 @@ def output_file(path, option: str, make_folders: bool = False):
     elif not p.parent.is_dir():
         raise UserError(f"{option} {path}: the folder {p.parent} does not exist")
     return p
+
+
+def check_dataset_fields(section, dataset_for: dict[str, str]) -> None:
+    """Refuse a data setting the chosen dataset never reads (``data.path`` with a built-in
+    dataset would otherwise train silently on the built-in data). ``dataset_for`` maps each such
+    field to the one ``data.dataset`` that reads it."""
+    for field, reader in dataset_for.items():
+        if getattr(section, field) and section.dataset != reader:
+            raise ConfigError(
+                f"data.{field} is read only with data.dataset = {reader!r}, but the dataset is "
+                f"{section.dataset!r}: drop data.{field}, or set data.dataset = {reader!r} to "
+                "train on your own files"
+            )

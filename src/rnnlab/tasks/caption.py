@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from rnnlab.errors import ConfigError, UserError
+from rnnlab.errors import ConfigError, UserError, check_dataset_fields
 from rnnlab.models.captioner import Captioner, CaptionerConfig, caption_loss
 from rnnlab.tasks.base import StepOutput, Task
 
@@ -97,6 +97,7 @@ class CaptionDataConfig:
                 'data.dataset = "karpathy" needs data.json (the split file, e.g. '
                 "dataset_flickr8k.json) and data.images (the image folder)"
             )
+        check_dataset_fields(self, {"json": "karpathy", "images": "karpathy"})
 
 
 # ---------------------------------------------------------------------- data

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnnlab.errors import ConfigError, UserError
+from rnnlab.errors import ConfigError, UserError, check_dataset_fields
 from rnnlab.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnlab.tasks.base import StepOutput, Task
 
@@ -168,6 +168,7 @@ class ClassifyDataConfig:
             raise ConfigError(
                 'data.dataset = "tsv" needs data.path (a folder with train.tsv, dev.tsv)'
             )
+        check_dataset_fields(self, {"path": "tsv"})
 
 
 class ClassifyTask(Task):

@@ -20,7 +20,7 @@ from typing import Literal
 
 import torch
 
-from rnnlab.errors import ConfigError, UserError
+from rnnlab.errors import ConfigError, UserError, check_dataset_fields
 from rnnlab.models.lm import LanguageModel, LMConfig
 from rnnlab.tasks.base import StepOutput, Task
 
@@ -63,6 +63,7 @@ class LMDataConfig:
             raise ConfigError("data.bptt and data.eval_batch_size must be >= 1")
         if self.dataset == "text" and not self.path:
             raise ConfigError('data.dataset = "text" needs data.path (a UTF-8 text file)')
+        check_dataset_fields(self, {"path": "text"})
 
 
 class LanguageModelTask(Task):

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from rnnlab.data.errors import DataError
-from rnnlab.errors import ConfigError, UserError
+from rnnlab.errors import ConfigError, UserError, check_dataset_fields
 from rnnlab.models.piano_roll import K, PianoRollConfig, PianoRollModel, frame_nll, uniform_nll
 from rnnlab.tasks.base import StepOutput, Task
 
@@ -80,6 +80,7 @@ class MusicDataConfig:
             raise ConfigError("data.crop and data.max_pieces must be >= 0 and data.pool >= 1")
         if self.dataset == "file" and not self.path:
             raise ConfigError('data.dataset = "file" needs data.path (a .mat piano-roll file)')
+        check_dataset_fields(self, {"path": "file"})
 
 
 def load_rolls_file(path: str | Path, split: str) -> list[np.ndarray]:

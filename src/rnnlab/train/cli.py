@@ -64,7 +64,11 @@ def add_parser(subparsers) -> None:
         nargs="+",
         help="run directory (or a unique suffix of its name); several: an ensemble",
     )
-    p.add_argument("--split", default="test", help="valid or test (default test)")
+    p.add_argument(
+        "--split",
+        help="valid or test (default: test, or valid for a task without a labelled test split, "
+        "such as classify on SST-2)",
+    )
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_eval)
 
@@ -244,10 +248,10 @@ def cmd_eval(args) -> int:
     if len(args.run) > 1:
         return _eval_ensemble(args)
     run, cfg, task, model = load_trained(args.run[0], args.checkpoint)
+    args.split = args.split or default_split(task.splits)
     if args.split not in task.splits:
-        default = " (the default: pick one with --split)" if args.split == "test" else ""
         raise UserError(
-            f"split {args.split!r}{default} is not available for task {cfg.task!r}; valid: "
+            f"split {args.split!r} is not available for task {cfg.task!r}; valid: "
             f"{', '.join(task.splits)}"
         )
     with torch.no_grad():
@@ -257,11 +261,23 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def default_split(splits) -> str:
+    """The split ``rnnlab eval`` scores without ``--split``: test where the task has one."""
+    return "test" if "test" in splits else splits[-1]
+
+
 def _eval_ensemble(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from rnnlab.tasks import task_class
+    from rnnlab.tasks.base import load_run_config
     from rnnlab.train.ensemble import evaluate_runs
+    from rnnlab.train.run_dir import RunDir
+
+    if args.split is None:
+        first = load_run_config(RunDir.find(args.run[0]).config_path)
+        args.split = default_split(task_class(first.task).splits)
 
     rows = evaluate_runs(args.run, args.split, args.checkpoint)
     table = Table(title=f"{args.split} split, {args.checkpoint} checkpoints")
