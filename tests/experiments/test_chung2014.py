@@ -134,3 +134,20 @@ def test_a_key_added_later_at_its_default_leaves_the_digest_alone():
     other = {**before, "model": {**before["model"], "recurrent_init": "orthogonal"}}
     assert config_digest(now) == config_digest(before)  # published runs keep their names
     assert config_digest(other) != config_digest(before)
+
+
+def test_a_partial_experiment_never_writes_the_published_page(tmp_path):
+    import argparse
+
+    from rnnlab.experiments.chung2014 import add_arguments, results_path
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    where = lambda *a: results_path(parser.parse_args(list(a)), tmp_path)  # noqa: E731
+    assert where() == Path("docs/results/chung2014.md")
+    assert where("--seeds", "3") == Path("docs/results/chung2014.md")
+    assert where("--units", "gru") == tmp_path / "chung2014-subset.md"
+    assert where("--datasets", "jsb-chorales") == tmp_path / "chung2014-subset.md"
+    assert where("--protocols", "ours") == tmp_path / "chung2014-subset.md"
+    assert where("--quick") == tmp_path / "chung2014-quick.md"
+    assert where("--units", "gru", "--out", "x.md") == Path("x.md")

@@ -152,3 +152,23 @@ def test_lengths_per_task(tmp_path):
     page = (tmp_path / "page" / "long-term.md").read_text()
     assert "| *baseline* | 0.1667 | 0.1667 |" in page and "| *baseline* | 0.4159 |" in page
     assert "--lengths adding:10,20/copy:30" in page
+
+
+def test_only_the_published_grid_writes_the_published_page(tmp_path):
+    from pathlib import Path
+
+    def where(**kw):
+        return long_term.results_path(
+            _args(tmp_path, **{"out": None, "quick": False, **kw}), tmp_path
+        )
+
+    published = Path("docs/results/long-term.md")
+    assert where() == published
+    assert where(report_only=True, gradflow="docs/results/gradflow") == published
+    other = tmp_path / "long-term-other.md"
+    assert where(cells="rnn") == other
+    assert where(lengths="50") == other
+    assert where(tasks="adding") == other
+    assert where(overrides=["train.max_steps=10"]) == other
+    assert where(quick=True) == tmp_path / "long-term-quick.md"
+    assert where(cells="rnn", out="x.md") == Path("x.md")

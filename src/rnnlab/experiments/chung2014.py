@@ -30,6 +30,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import statistics
 import time
 import zlib
@@ -226,7 +227,9 @@ def add_arguments(p) -> None:
     p.add_argument("--runs-dir", help="where runs live (default $RNNLAB_RUNS or ./runs)")
     p.add_argument(
         "--out",
-        help="results file (default docs/results/chung2014.md; with --quick RUNS/chung2014-quick.md)",
+        help="results file (default docs/results/chung2014.md; with --quick "
+        "RUNS/chung2014-quick.md, and RUNS/chung2014-subset.md when --datasets, --units or "
+        "--protocols leave part of the experiment out)",
     )
     p.add_argument(
         "--report-only",
@@ -248,11 +251,7 @@ def run(args) -> int:
     if args.quick:
         args.lr_samples, args.finalists, args.search_steps = min(args.lr_samples, 2), 1, 4
     root = Path(args.runs_dir) if args.runs_dir else runs_root()
-    out = (
-        Path(args.out)
-        if args.out
-        else (root / "chung2014-quick.md" if args.quick else Path("docs/results/chung2014.md"))
-    )
+    out = results_path(args, root)
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     exp = Experiment(args, root, console)
     console.print(exp.parameter_table_text())
@@ -656,7 +655,7 @@ def write_results(exp: Experiment, res: dict, out: Path, elapsed: float) -> str:
         f"Seeds: {', '.join(str(s) for s in range(args.seeds))}. Datasets: "
         f"{', '.join(DATASET_LABELS[d] for d in args.datasets)}. Runs under `{exp.root}/music/`. "
         f"Training time of every run used (searches included, evaluation excluded): "
-        f"{exp.all_runs_seconds() / 3600:.2f} h on one CPU thread"
+        f"{_hours(exp.all_runs_seconds())} on one CPU thread"
         + (
             ".\n"
             if args.report_only
@@ -683,6 +682,31 @@ def write_results(exp: Experiment, res: dict, out: Path, elapsed: float) -> str:
     return text
 
 
+def results_path(args, root: Path) -> Path:
+    """Where the results page goes: ``--out``, else beside the runs for ``--quick`` and for a
+    partial experiment (which must never replace the published page), else docs/results/."""
+    if args.out:
+        return Path(args.out)
+    if args.quick:
+        return root / "chung2014-quick.md"
+    if _is_subset(args):
+        return root / "chung2014-subset.md"
+    return Path("docs/results/chung2014.md")
+
+
+def _is_subset(args) -> bool:
+    """Whether the run leaves out a dataset, a model or a protocol of the full experiment."""
+    return (
+        set(args.datasets) != set(DATASETS)
+        or set(args.units) != {u.key for u in UNITS}
+        or set(args.protocols) != {"paper", "ours"}
+    )
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 360 else f"{seconds / 60:.1f} min"
+
+
 def _command(args) -> str:
     parts = ["rnnlab experiment chung2014"]
     if list(args.datasets) != list(DATASETS):
@@ -701,6 +725,10 @@ def _command(args) -> str:
             parts.append(f"--search-steps {args.search_steps}")
         if args.finalists != 1:
             parts.append(f"--finalists {args.finalists}")
+    if args.runs_dir:
+        parts.append(f"--runs-dir {args.runs_dir}")
+    if args.out:
+        parts.append(f"--out {args.out}")  # or a rerun would write elsewhere
     return " ".join(parts)
 
 
@@ -956,8 +984,10 @@ def _figures(exp: Experiment, res: dict, out: Path, fig_dir: Path) -> list[str]:
     L = [
         "## Figures\n",
         "Validation NLL per time step against parameter updates and against training wall-clock "
-        "seconds (evaluation excluded; a shared 2-core machine, so seconds compare runs only "
-        "roughly), seed 0: the paper protocol's selected run (solid) and ours (dashed).\n",
+        "seconds (evaluation excluded; on the machine named above, with "
+        f"{os.cpu_count()} CPU cores shared by the runs that trained at the same time, so seconds "
+        "compare runs only roughly), seed 0: the paper protocol's selected run (solid) and ours "
+        "(dashed).\n",
     ]
     colours = {"tanh": "tab:red", "gru": "tab:blue", "lstm": "tab:green"}
     for d in exp.args.datasets:

@@ -99,7 +99,11 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--configs", default="configs", help="folder holding TASK/long-term.toml")
     p.add_argument("--runs-dir", default="runs/long-term", help="where the runs live (reused)")
-    p.add_argument("--out", help="the results page (default docs/results/long-term.md)")
+    p.add_argument(
+        "--out",
+        help="the results page (default docs/results/long-term.md; RUNS_DIR/long-term-quick.md "
+        "with --quick, RUNS_DIR/long-term-other.md with other --tasks, --lengths, --cells or --set)",
+    )
     p.add_argument(
         "--gradflow",
         metavar="DIR",
@@ -462,6 +466,23 @@ def _cli_args(args) -> list[str]:
     return parts
 
 
+def results_path(args, root: Path) -> Path:
+    """Where the page goes: ``--out``, else beside the runs for ``--quick`` and for any other
+    grid or settings than the published page's (never replaced by them), else docs/results/."""
+    if args.out:
+        return Path(args.out)
+    if args.quick:
+        return root / "long-term-quick.md"
+    published = (args.tasks, args.lengths, args.cells) == (
+        "adding,copy",
+        DEFAULT_LENGTHS,
+        DEFAULT_CELLS,
+    )
+    if not published or args.overrides:
+        return root / "long-term-other.md"
+    return Path("docs/results/long-term.md")
+
+
 def gradflow_section(folder: Path, figures: Path, out: Path) -> list[str]:
     """A section on a ``rnnlab gradflow`` result: its summary table and its figures (copied beside
     the page ``out`` under names that start with its stem, unless they are there already)."""
@@ -559,11 +580,7 @@ def run(args) -> int:
     if args.estimate:
         return estimate(args, points)
     root = Path(args.runs_dir)
-    out = (
-        Path(args.out)
-        if args.out
-        else (root / "long-term-quick.md" if args.quick else Path("docs/results/long-term.md"))
-    )
+    out = results_path(args, root)
     results = {}
     with progress_bar("long-term runs", len(points)) as bar:
         for i, (task, T, cell) in enumerate(points):
