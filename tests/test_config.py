@@ -34,6 +34,8 @@ def test_unknown_key_lists_the_valid_ones():
         build_run_config({"task": "lm", "train": {"lrr": 0.1}})
     with pytest.raises(ConfigError, match="valid tasks"):
         build_run_config({"task": "nope"})
+    with pytest.raises(ConfigError, match="unknown task 'nope'; valid tasks"):
+        build_run_config({"task": "digits"}, task="nope")  # not "this config is for digits"
 
 
 def test_wrong_type_is_refused_and_ints_become_floats():

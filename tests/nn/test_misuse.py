@@ -50,6 +50,15 @@ def test_constructor_types_dropout_warning_and_torch_attributes():
             rnnlab.GRU(3, 4, **bad)
     with pytest.raises(ValueError, match="forget_bias must be a finite number"):
         rnnlab.LSTM(3, 4, forget_bias=float("inf"))
+    with pytest.raises(ValueError, match="forget_bias must be a number, got 'x'"):
+        rnnlab.LSTM(3, 4, forget_bias="x")
+    # a string switch would be true even for "false": refused, from the module and from a config
+    for kw in (dict(peephole="false"), dict(layer_norm="yes"), dict(layer_norm=2)):
+        name = next(iter(kw))
+        with pytest.raises(ValueError, match=f"{name} must be true or false"):
+            rnnlab.LSTM(3, 4, **kw)
+        with pytest.raises(ValueError, match=f"{name} must be true or false"):
+            rnnlab.Recurrent("lstm", 3, 4, **kw)
     with pytest.warns(UserWarning, match="num_layers=1 does nothing"):
         rnnlab.LSTM(3, 4, dropout=0.2)
     with warnings.catch_warnings():

@@ -21,7 +21,7 @@ derive the backward).
 
 from __future__ import annotations
 
-from rnnlab.cells.base import Cell, ParamSpec
+from rnnlab.cells.base import Cell, ParamSpec, check_flag
 from rnnlab.cells.gru import GRUCell
 from rnnlab.cells.lstm import LSTMCell
 from rnnlab.cells.rnn import RNNCell
@@ -47,7 +47,7 @@ def make_cell(kind: str, input_size: int, hidden_size: int, bias: bool = True, *
     elif kind == "rnn":
         cls, allowed = RNNCell, ("nonlinearity",)
     elif kind == "lstm":
-        if variant.get("layer_norm"):
+        if check_flag("layer_norm", variant.get("layer_norm", False)):
             from rnnlab.cells.lstm_ln import LayerNormLSTMCell
 
             variant = {k: v for k, v in variant.items() if k != "layer_norm"}

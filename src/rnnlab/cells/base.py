@@ -284,6 +284,14 @@ def check_chrono(chrono, bias: bool) -> int:
     return chrono
 
 
+def check_flag(name: str, value) -> bool:
+    """A switch such as ``peephole=``: True/False (or 1/0), never a string, whose truth would turn
+    the option on even for ``"false"``."""
+    if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
 #: the initialisations of ``weight_hh`` a stack can ask for
 RECURRENT_INITS = ("uniform", "orthogonal")
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from rnnlab.cells.base import Cell, ParamSpec, assign, check_chrono, chrono_bias
+from rnnlab.cells.base import Cell, ParamSpec, assign, check_chrono, check_flag, chrono_bias
 
 
 class LSTMCache(NamedTuple):
@@ -77,8 +77,11 @@ class LSTMCell(Cell):
         self, input_size, hidden_size, bias=True, peephole=False, forget_bias=0.0, chrono=0
     ):
         super().__init__(input_size, hidden_size, bias)
-        self.peephole = bool(peephole)
-        self.forget_bias = float(forget_bias)
+        self.peephole = check_flag("peephole", peephole)
+        try:
+            self.forget_bias = float(forget_bias)
+        except (TypeError, ValueError):
+            raise ValueError(f"forget_bias must be a number, got {forget_bias!r}") from None
         if not math.isfinite(self.forget_bias):
             raise ValueError(f"forget_bias must be a finite number, got {forget_bias!r}")
         self.chrono = check_chrono(chrono, self.bias)

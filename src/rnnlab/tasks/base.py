@@ -151,6 +151,8 @@ def build_run_config(raw: dict, task: str | None = None) -> RunConfig:
     if unknown:
         raise ConfigError(f"unknown top-level keys {unknown}; valid: {', '.join(_TOP)}")
     name = raw.get("task", task)
+    if task is not None:
+        task_class(task)  # an unknown task is named as such, before any mismatch
     if task is not None and name != task:
         raise ConfigError(f"this config is for task {name!r}, not {task!r}")
     if name is None:
