@@ -41,6 +41,8 @@ def test_only_the_budget_of_a_run_may_change(tmp_path, text_file):
     rnnlab(*train_args(cosine, tmp_path / "b"), check=True)
     out = rnnlab("train", "--resume", str(_only_run(tmp_path / "b")), "--set", "train.max_steps=14")
     assert out.returncode == 2 and "cosine" in out.stderr
+    out = rnnlab("train", "--resume", str(_only_run(tmp_path / "b")), "--set", "train.max_steps=3")
+    assert out.returncode == 2 and "may only raise a budget" in out.stderr  # the first reason
 
     early = tiny_config(tmp_path / "es.toml", text_file, lr=1e-12, early_stopping=1)
     rnnlab(*train_args(early, tmp_path / "c"), check=True)

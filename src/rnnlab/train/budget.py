@@ -37,12 +37,6 @@ def extend_budget(ref, overrides: list[str]) -> list[str]:
     run = RunDir.find(ref)
     old = load_run_config(run.config_path)
     new = load_run_config(run.config_path, overrides)
-    if new.train.schedule == "cosine":
-        raise UserError(
-            f"{run} decays its learning rate over its whole length (train.schedule = 'cosine'): "
-            "a longer run would have had other rates at the steps already taken. Start a new run "
-            "with the larger budget instead."
-        )
     changes = []
     for key in BUDGET_KEYS:
         field = key.split(".")[1]
@@ -57,6 +51,12 @@ def extend_budget(ref, overrides: list[str]) -> list[str]:
             changes.append(f"{key}: {_show(before)} -> {_show(after)}")
     if not changes:
         return []
+    if new.train.schedule == "cosine":
+        raise UserError(
+            f"{run} decays its learning rate over its whole length (train.schedule = 'cosine'): "
+            "a longer run would have had other rates at the steps already taken. Start a new run "
+            "with the larger budget instead."
+        )
     if run.checkpoints.exists("last"):
         # A damaged checkpoint is reported before the run is changed.
         _, state = run.checkpoints.load("last")
