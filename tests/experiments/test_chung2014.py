@@ -96,7 +96,7 @@ def test_quick_experiment_end_to_end_then_reused_and_resumed(tmp_path, monkeypat
     assert len(runs) == 15 and all((r / "final.json").is_file() for r in runs)
     text = out.read_text()
     assert "rnnlab experiment chung2014 --datasets jsb-chorales --seeds 1 --quick" in text
-    assert (out.parent / "figures" / "chung2014_jsb-chorales.png").is_file()
+    assert (out.parent / "figures" / "c14_jsb-chorales.png").is_file()  # named after the page
     assert "| GRU | ours | 41 | 16,113 | 3,696 | 19,809 | ~20,200 | yes |" in text
     measured = re.findall(r"\| JSB Chorales \| tanh RNN \| 9\.10 \| ([\d.]+) \|", text)
     assert measured and float(measured[0]) < K * math.log(2)

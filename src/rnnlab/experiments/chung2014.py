@@ -1020,7 +1020,7 @@ def _figures(exp: Experiment, res: dict, out: Path, fig_dir: Path) -> list[str]:
             axes[1].legend(fontsize=7)
         fig.suptitle(DATASET_LABELS[d], fontsize=10)
         fig.tight_layout()
-        path = fig_dir / f"chung2014_{d}.png"
+        path = fig_dir / f"{out.stem}_{d}.png"  # per page: a second page keeps its own
         save(fig, path)
         L.append(f"![{DATASET_LABELS[d]}]({path.relative_to(out.parent).as_posix()})\n")
     return L
