@@ -4,6 +4,7 @@ an interrupted trial resumes its run exactly."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import optuna
@@ -88,6 +89,7 @@ def test_trials_are_runs_and_outputs_are_written(base, tmp_path):
     assert sum(summary.importances.values()) == pytest.approx(1.0)
     csv = (s.folder / "trials.csv").read_text().splitlines()
     assert len(csv) == 4 and csv[0].startswith("trial,state,value,train.lr")
+    assert csv[0].endswith(",run_dir,worker") and csv[1].endswith(f":{os.getpid()}")
 
 
 def test_a_study_resumes_to_its_budget_and_refuses_another_search(base, tmp_path):

@@ -56,10 +56,12 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def write_csv(study: optuna.Study, space: SearchSpace, path: Path) -> Path:
-    """Every trial: number, state, value, parameters, steps, failure reason, run directory."""
+    """Every trial: number, state, value, parameters, steps, failure reason, run directory and
+    the worker (``host:pid``) that ran it, which says where the run directory lives."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["trial", "state", "value", *space.params, "steps", "failure", "run_dir"])
+        header = ["trial", "state", "value", *space.params, "steps", "failure", "run_dir", "worker"]
+        w.writerow(header)
         for t in study.get_trials(deepcopy=False):
             w.writerow(
                 [t.number, t.state.name, "" if t.value is None else t.value]
@@ -68,6 +70,7 @@ def write_csv(study: optuna.Study, space: SearchSpace, path: Path) -> Path:
                     t.user_attrs.get("steps", ""),
                     t.user_attrs.get("failure", ""),
                     t.user_attrs.get("run_dir", ""),
+                    t.user_attrs.get("worker", ""),
                 ]
             )
     return path
