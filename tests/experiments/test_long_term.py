@@ -87,6 +87,18 @@ def test_the_page_includes_a_gradflow_result(tmp_path):
     assert "**Adding problem**" in page and "**Copy memory**" not in page  # only the tasks run
     assert "Exploding case" in page and "| no clipping |" in page
 
+    # a second folder adds its own table and figure after the first's
+    gf2 = tmp_path / "gf2"
+    args2 = ["gradflow", "--cells", "lstm-fb1", "--length", "10", "--hidden", "4", "--steps", "2"]
+    assert main([*args2, "--probe", "4", "--no-explode", "--out", str(gf2)]) == 0
+    a.gradflow = [str(gf), str(gf2)]
+    assert long_term.run(a) == 0
+    page = (tmp_path / "page" / "long-term.md").read_text()
+    assert page.count("## Gradient flow") == 1 and "| LSTM, forget bias 1 | trained |" in page
+    assert page.index("| GRU | trained |") < page.index("| LSTM, forget bias 1 | init |")
+    assert "![gf2/gradflow.png](figures/long-term-gf2-gradflow.png)" in page
+    assert f"--gradflow {gf} {gf2}" in page
+
 
 def test_cli_estimate_and_bad_arguments(tmp_path):
     out = rnnlab(

@@ -107,7 +107,9 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--gradflow",
         metavar="DIR",
-        help="a `rnnlab gradflow` output folder to include (figures copied beside the page)",
+        nargs="+",
+        help="`rnnlab gradflow` output folders to include, in order (figures linked, or copied "
+        "beside the page)",
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes and lengths 10,20 (seconds)")
     p.add_argument(
@@ -367,8 +369,8 @@ def write_page(args, points, results: dict, out: Path) -> Path:
         "reuses finished runs). Every number is the final **test** error of the checkpoint with the "
         "lowest validation error, measured on this machine."
         + (
-            f" Its gradient-flow section reads `{args.gradflow}`, which the `rnnlab gradflow` "
-            "command given in that section writes: run that first."
+            f" Its gradient-flow section reads `{' '.join(_gradflow_dirs(args))}`, which the "
+            "`rnnlab gradflow` commands given in that section write: run those first."
             if args.gradflow
             else ""
         ),
@@ -426,8 +428,8 @@ def write_page(args, points, results: dict, out: Path) -> Path:
                 f"![validation error against steps]({fig.relative_to(out.parent).as_posix()})",
                 "",
             ]
-    if args.gradflow:
-        L += gradflow_section(Path(args.gradflow), figures, out)
+    for i, folder in enumerate(_gradflow_dirs(args)):
+        L += gradflow_section(Path(folder), figures, out, first=i == 0)
     L += [
         "## Runs",
         "",
@@ -462,7 +464,7 @@ def _cli_args(args) -> list[str]:
     if args.report_only:
         parts.append("--report-only")
     if args.gradflow:
-        parts.append(f"--gradflow {args.gradflow}")
+        parts.append("--gradflow " + " ".join(_gradflow_dirs(args)))
     return parts
 
 
@@ -483,7 +485,12 @@ def results_path(args, root: Path) -> Path:
     return Path("docs/results/long-term.md")
 
 
-def gradflow_section(folder: Path, figures: Path, out: Path) -> list[str]:
+def _gradflow_dirs(args) -> list[str]:
+    g = args.gradflow
+    return [g] if isinstance(g, str) else list(g or [])
+
+
+def gradflow_section(folder: Path, figures: Path, out: Path, first: bool = True) -> list[str]:
     """A section on a ``rnnlab gradflow`` result: its summary table and its figures (copied beside
     the page ``out`` under names that start with its stem, unless they are there already)."""
     import shutil
@@ -496,25 +503,33 @@ def gradflow_section(folder: Path, figures: Path, out: Path) -> list[str]:
         )
     g = json.loads(path.read_text())
     s = g["settings"]
-    L = [
-        "## Gradient flow: ||dL/dh_t|| measured",
-        "",
-        f"`{g.get('command', 'rnnlab gradflow')}` ({s['task']}, T = {s['length']}, H = {s['hidden']}; "
-        f"norms averaged over {s['probe']} validation examples; training: {s['steps']} Adam steps, "
-        f"lr {s['lr']:g}, clip {s['clip']:g}). The loss is the last step's; "
-        "`log10/step` is the slope of log10 ||dL/dh_t|| against the distance T-1-t (how many "
-        "decades the gradient loses per step back in time); `h_0 / h_T-1` the share of the "
-        "gradient that reaches the first step.",
-        "",
-        "At initialisation torch's init puts every gate near 0.5, so the LSTM's cell-state path "
-        "multiplies the gradient by f ~ 0.5 per step and the GRU's by z ~ 0.5: a gated cell "
-        "carries a gradient far back only once training has pushed its gates towards one."
-        + (
-            " The chrono cells do not wait for training: their keep gates' biases are log u, u "
-            "spread up to 2T, so those gates start between about 1/2 and 1 - 1/(2T)."
-            if any("chrono" in name for name in g["cells"])
-            else ""
-        ),
+    chrono = (
+        " The chrono cells do not wait for training: their keep gates' biases are log u, u "
+        "spread up to 2T, so those gates start between about 1/2 and 1 - 1/(2T)."
+        if any("chrono" in name for name in g["cells"])
+        else ""
+    )
+    setting = (
+        f"`{g.get('command', 'rnnlab gradflow')}` ({s['task']}, T = {s['length']}, H = "
+        f"{s['hidden']}; norms averaged over {s['probe']} validation examples; training: "
+        f"{s['steps']} Adam steps, lr {s['lr']:g}, clip {s['clip']:g})."
+    )
+    if first:
+        L = [
+            "## Gradient flow: ||dL/dh_t|| measured",
+            "",
+            setting + " The loss is the last step's; `log10/step` is the slope of log10 "
+            "||dL/dh_t|| against the distance T-1-t (how many decades the gradient loses per step "
+            "back in time); `h_0 / h_T-1` the share of the gradient that reaches the first step.",
+            "",
+            "At initialisation torch's init puts every gate near 0.5, so the LSTM's cell-state "
+            "path multiplies the gradient by f ~ 0.5 per step and the GRU's by z ~ 0.5: a gated "
+            "cell carries a gradient far back only once training has pushed its gates towards one."
+            + chrono,
+        ]
+    else:
+        L = ["", "The same measurement for other cells or initialisations: " + setting + chrono]
+    L += [
         "",
         "| cell | phase | valid error | log10/step | h_0 / h_T-1 |",
         "|---|---|---:|---:|---:|",
@@ -540,10 +555,15 @@ def gradflow_section(folder: Path, figures: Path, out: Path) -> list[str]:
             rel = (folder / name).resolve().relative_to(page_dir.resolve())
         except ValueError:  # elsewhere: copy it beside the page
             figures.mkdir(parents=True, exist_ok=True)
-            copy = figures / f"{out.stem}-{name}"
+            copy = figures / (f"{out.stem}-{name}" if first else f"{out.stem}-{folder.name}-{name}")
             shutil.copyfile(folder / name, copy)
             rel = copy.relative_to(page_dir)
-        L += ["", f"![{name}]({rel.as_posix()})"]
+        L += [
+            "",
+            f"![{folder.name}/{name}]({rel.as_posix()})"
+            if not first
+            else f"![{name}]({rel.as_posix()})",
+        ]
     ex = g.get("exploding")
     if ex:
         L += [
