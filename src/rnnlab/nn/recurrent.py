@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.cells import cell_kinds
-from rnnlab.cells.base import check_flag, check_recurrent_init
+from rnnlab.cells.base import check_recurrent_init
 from rnnlab.nn.bridge import ReferenceStack
 from rnnlab.nn.fused import autograd_layer, fused_layer
 from rnnlab.reference.stack import StackSpec
@@ -540,12 +540,13 @@ class LSTM(Recurrent):
         if proj_size:
             raise ValueError("proj_size is not supported by rnnlab.LSTM")
         variant = {"chrono": chrono} if chrono else {}
-        if check_flag("peephole", peephole):
-            variant["peephole"] = True
+        # Passed on as given: the cell checks them (a string switch is refused, not truthy).
+        if peephole:
+            variant["peephole"] = peephole
         if forget_bias:
-            variant["forget_bias"] = forget_bias  # the cell converts it, or says why not
-        if check_flag("layer_norm", layer_norm):
-            variant["layer_norm"] = True
+            variant["forget_bias"] = forget_bias
+        if layer_norm:
+            variant["layer_norm"] = layer_norm
         super().__init__(
             "lstm",
             input_size,

@@ -233,7 +233,8 @@ class Trainer:
         self.best = math.inf if state["best"] is None else state["best"]
         self.best_step = state["best_step"]
         self.evals_without_improvement = state["evals_without_improvement"]
-        self.window = state["window"]
+        # Checkpoints written before the window kept extra metrics have no "extra".
+        self.window = {"extra": {}, **state["window"]}
         self.run.truncate_metrics(state["metrics_lines"])
 
     # ------------------------------------------------------------------ logging
@@ -319,7 +320,7 @@ class Trainer:
         self.window["steps"] += 1
         # Extra training metrics (accuracy...) are averaged over the logging window like the
         # loss, not taken from the window's last batch.
-        extra = self.window.setdefault("extra", {})
+        extra = self.window["extra"]
         for k, v in out["extra"].items():
             extra[k] = extra.get(k, 0.0) + float(v)
         return out
@@ -460,7 +461,7 @@ class Trainer:
                     }
                     if out["grad_norm"] is not None:
                         record["grad_norm"] = float(out["grad_norm"])
-                    record.update({k: v / win["steps"] for k, v in win.get("extra", {}).items()})
+                    record.update({k: v / win["steps"] for k, v in win["extra"].items()})
                     self.log(record)
                     bar.update(info=f"{self.task.headline(record)} | {rate:,.0f} items/s")
                     win.update(loss=0.0, steps=0, items=0, extra={})
