@@ -18,6 +18,7 @@ from rnnlab.diagnostics.gradflow import (
     sgd_with_and_without_clipping,
     stepwise_forward,
     summarize,
+    train_briefly,
 )
 from rnnlab.errors import UserError
 from tests.train.conftest import rnnlab
@@ -129,6 +130,20 @@ def test_cli_writes_json_and_figures(tmp_path):
     assert (out / "exploding.png").stat().st_size > 1000
     bad = rnnlab("gradflow", "--cells", "rnn,elman", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "elman" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_run_without_a_terminal_logs_a_line_per_cell(capsys, monkeypatch):
+    task, model = build_task("adding", "gru", length=6, hidden=4, batch=4, seed=0)
+    monkeypatch.delenv("RNNLAB_NO_PROGRESS", raising=False)
+    records = train_briefly(model, task, steps=20, lr=1e-3, clip=1.0, label="gru")
+    err = capsys.readouterr().err.splitlines()  # captured: stderr is not a terminal
+    assert err[0] == "gradflow: training gru for 20 steps"
+    assert err[1].startswith("gradflow: gru trained in ") and err[1].endswith(
+        f"last loss {records[-1]['loss']:.4g}"
+    )
+    monkeypatch.setenv("RNNLAB_NO_PROGRESS", "1")  # asked for silence
+    train_briefly(model, task, steps=10, lr=1e-3, clip=1.0, label="gru")
+    assert capsys.readouterr().err == ""
 
 
 def test_orthogonal_tanh_rnn_keeps_the_gradient_longer_at_initialisation():

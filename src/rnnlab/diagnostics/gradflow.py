@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -207,11 +208,18 @@ def build_task(task_name: str, cell: str, length: int, hidden: int, batch: int, 
 def train_briefly(model, task, steps: int, lr: float, clip: float, label: str = "") -> list[dict]:
     """``steps`` Adam steps on the task's training batches, the gradient clipped to global norm
     ``clip`` as the trainer does. Returns ``{"step", "loss"}`` records (every 10 steps)."""
-    from rnnlab.train.progress import progress_bar
+    import sys
+
+    from rnnlab.train.progress import progress_bar, progress_enabled
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     records, epoch, loader, i = [], 0, task.train_loader(0), 0
+    # Without a terminal there is no bar: a line per cell tells a logged run where it is.
+    plain = not progress_enabled() and os.environ.get("RNNLAB_NO_PROGRESS") != "1"
+    started = time.monotonic()
+    if plain and steps:
+        print(f"gradflow: training {label} for {steps} steps", file=sys.stderr, flush=True)
     with progress_bar(f"train {label}", steps) as bar:
         for step in range(1, steps + 1):
             if i == len(loader):
@@ -227,6 +235,13 @@ def train_briefly(model, task, steps: int, lr: float, clip: float, label: str = 
             if step % 10 == 0 or step == steps:
                 records.append({"step": step, "loss": float(out.loss.detach())})
                 bar.update(completed=step, info=f"loss {records[-1]['loss']:.4f}")
+    if plain and records:
+        seconds = time.monotonic() - started
+        print(
+            f"gradflow: {label} trained in {seconds:.0f} s, last loss {records[-1]['loss']:.4g}",
+            file=sys.stderr,
+            flush=True,
+        )
     model.eval()
     return records
 
