@@ -17,7 +17,7 @@ every example; and returns, for each t, the mean over the examples of ``||dL_b/d
 float64 keeps the tanh RNN's tiny gradients (1e-60 and less after a few hundred steps) from
 underflowing to zero.
 
-:func:`run_gradflow` does it for several cells at initialisation and after a short training, and
+:func:`run_gradflow` does it for several cells at initialisation and after training, and
 adds the exploding case: a tanh RNN whose recurrent matrix is rescaled to a spectral radius above
 one, trained by SGD with and without gradient clipping (clipped as the trainer clips: global norm,
 :func:`torch.nn.utils.clip_grad_norm_`), logging the pre- and post-clip gradient norms and the
@@ -313,7 +313,7 @@ class GradflowSettings:
     hidden: int = 64
     batch: int = 32
     probe: int = 100
-    steps: int = 1000
+    steps: int = 10000
     lr: float = 2e-3
     clip: float = 1.0
     seed: int = 0

@@ -512,7 +512,7 @@ def gradflow_section(folder: Path, figures: Path, out: Path, first: bool = True)
     setting = (
         f"`{g.get('command', 'rnnlab gradflow')}` ({s['task']}, T = {s['length']}, H = "
         f"{s['hidden']}; norms averaged over {s['probe']} validation examples; training: "
-        f"{s['steps']} Adam steps, lr {s['lr']:g}, clip {s['clip']:g})."
+        f"{s['steps']:,} Adam steps, lr {s['lr']:g}, clip {s['clip']:g})."
     )
     if first:
         L = [
@@ -542,11 +542,8 @@ def gradflow_section(folder: Path, figures: Path, out: Path, first: bool = True)
             m = e["summary"]
             ratio = m["first_over_last"]
             L.append(
-                f"| {entry['label']} | {phase} | {e['valid_loss']:.4f} | "
-                f"{m['log10_per_step']:+.4f} | {ratio:.2g} |"
-                if ratio is not None
-                else f"| {entry['label']} | {phase} | {e['valid_loss']:.4f} | "
-                f"{m['log10_per_step']:+.4f} | 0 |"
+                f"| {entry['label']} | {phase} | {_fmt(e['valid_loss'])} | "
+                f"{m['log10_per_step']:+.4f} | {'0' if ratio is None else f'{ratio:.2g}'} |"
             )
     for name in ("gradflow.png", "exploding.png"):
         if not (folder / name).is_file():
