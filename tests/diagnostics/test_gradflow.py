@@ -146,6 +146,66 @@ def test_a_run_without_a_terminal_logs_a_line_per_cell(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
 
 
+def test_an_interrupted_run_resumes_after_its_last_finished_cell(tmp_path, monkeypatch, capsys):
+    import rnnlab.diagnostics.gradflow as gradflow
+    from rnnlab.cli import main
+
+    out = tmp_path / "gf"
+    argv = [
+        "gradflow",
+        "--cells",
+        "rnn,gru",
+        "--length",
+        "8",
+        "--hidden",
+        "4",
+        "--steps",
+        "5",
+        "--probe",
+        "3",
+        "--no-explode",
+        "--out",
+        str(out),
+    ]
+    real = gradflow.train_briefly
+
+    def interrupted_at_gru(model, task, steps, lr, clip, label=""):
+        if label == "gru":
+            raise KeyboardInterrupt
+        return real(model, task, steps, lr, clip, label=label)
+
+    monkeypatch.setattr(gradflow, "train_briefly", interrupted_at_gru)
+    assert main(argv) == 130
+    saved = json.loads((out / "gradflow.partial.json").read_text())
+    assert list(saved["cells"]) == ["rnn"] and not (out / "gradflow.json").exists()
+
+    trained = []
+    monkeypatch.setattr(
+        gradflow,
+        "train_briefly",
+        lambda *a, label="", **k: trained.append(label) or real(*a, label=label, **k),
+    )
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert trained == ["gru"]  # rnn was not measured again
+    assert "reusing rnn" in capsys.readouterr().err
+    data = json.loads((out / "gradflow.json").read_text())
+    assert data["cells"]["rnn"] == saved["cells"]["rnn"] and list(data["cells"]) == ["rnn", "gru"]
+    assert not (out / "gradflow.partial.json").exists()
+
+    # measured afresh, the reused cell has the same numbers (each cell is seeded on its own)
+    fresh = tmp_path / "fresh"
+    assert main([*argv[:-1], str(fresh)]) == 0
+    again = json.loads((fresh / "gradflow.json").read_text())["cells"]["rnn"]
+    assert again["trained"]["norms"] == data["cells"]["rnn"]["trained"]["norms"]
+
+    # a partial file from other settings is not reused
+    (out / "gradflow.partial.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main([*argv[:7], "--steps", "6", *argv[9:]]) == 0
+    assert "other settings: not reused" in capsys.readouterr().err
+
+
 def test_orthogonal_tanh_rnn_keeps_the_gradient_longer_at_initialisation():
     """rnn-orth is the tanh RNN with recurrent_init = "orthogonal": the same model otherwise, and
     at initialisation dL/dh_t decays more slowly with distance than under torch.nn's uniform init

@@ -337,13 +337,21 @@ def probe_batch(task, n: int):
     return tuple(t[:, :n] for t in task.sets["valid"])
 
 
-def run_gradflow(s: GradflowSettings) -> dict:
+def run_gradflow(s: GradflowSettings, done: dict | None = None, on_cell=None) -> dict:
     """Measure every cell of ``s.cells`` at initialisation and after ``s.steps`` training steps,
     and (``s.explode``) the exploding tanh RNN with and without clipping. Returns the JSON-able
-    result (see :func:`summarize` for the summary numbers)."""
+    result (see :func:`summarize` for the summary numbers).
+
+    ``done`` maps cells to entries an interrupted run of the same settings finished: they are
+    kept, not measured again (each cell is seeded on its own, so a re-run would give the same
+    numbers). ``on_cell(result)`` is called after each cell, so a caller can save the cells
+    finished so far."""
     s.validate()
     result: dict = {"settings": asdict(s), "cells": {}}
     for cell in s.cells:
+        if done and cell in done:
+            result["cells"][cell] = done[cell]
+            continue
         task, model = build_task(s.task, cell, s.length, s.hidden, s.batch, s.seed)
         batch = probe_batch(task, s.probe)
         entry = {"label": CELL_LABELS[cell], "init": {}, "trained": {}}
@@ -366,6 +374,8 @@ def run_gradflow(s: GradflowSettings) -> dict:
                 **_score(task, model),
             }
         result["cells"][cell] = entry
+        if on_cell is not None:
+            on_cell(result)
     if s.explode:
         result["exploding"] = run_exploding(s)
     return result

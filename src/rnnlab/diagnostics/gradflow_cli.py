@@ -24,7 +24,8 @@ def add_parser(subparsers) -> None:
             "(by default 10,000 Adam steps, which the LSTM and GRU need to learn the adding "
             "problem at T = 200: about 12 minutes for the three default cells on one thread); plus a tanh RNN with large recurrent weights (spectral radius > 1) trained "
             "by SGD with and without gradient clipping. Writes gradflow.json (every number), "
-            "gradflow.png and exploding.png to --out."
+            "gradflow.png and exploding.png to --out. Rerun with the same --out, an interrupted "
+            "run keeps the cells it finished (gradflow.partial.json)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  rnnlab gradflow --cells rnn,lstm,gru --task adding --length 200",
@@ -71,6 +72,7 @@ def cmd_gradflow(args) -> int:
     import torch
 
     from rnnlab.diagnostics.gradflow import GradflowSettings, parse_cells, run_gradflow
+    from rnnlab.train.checkpoint import atomic_write_text
 
     if args.threads < 1:
         raise UserError("--threads must be >= 1")
@@ -96,14 +98,54 @@ def cmd_gradflow(args) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    result = run_gradflow(settings)
+    partial = out / PARTIAL
+    done = _finished_cells(partial, settings)
+
+    def save_partial(result: dict) -> None:
+        atomic_write_text(partial, json.dumps(_finite(result)) + "\n")
+
+    result = run_gradflow(settings, done=done, on_cell=save_partial)
     result["command"] = "rnnlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    (out / "gradflow.json").write_text(json.dumps(_finite(result), indent=1) + "\n")
+    atomic_write_text(out / "gradflow.json", json.dumps(_finite(result), indent=1) + "\n")
+    partial.unlink(missing_ok=True)
     paths = write_figures(result, out)
     _print_summary(result)
     for path in [out / "gradflow.json", *paths]:
         print(path)
     return 0
+
+
+# The cells an unfinished run has measured, saved after each one: rerunning the same command
+# with the same --out picks up after the last finished cell.
+PARTIAL = "gradflow.partial.json"
+
+
+def _finished_cells(partial: Path, settings) -> dict:
+    """The entries of ``partial`` when it holds a run of the same settings, else nothing."""
+    from dataclasses import asdict
+
+    if not partial.is_file():
+        return {}
+    try:
+        saved = json.loads(partial.read_text())
+    except (OSError, ValueError):
+        return {}  # torn or unreadable: measure again
+
+    # A cell's numbers depend on every setting but the cell list and the exploding case's.
+    def what_matters(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k != "cells" and not k.startswith("explode")}
+
+    now = json.loads(json.dumps(asdict(settings)))
+    if what_matters(saved.get("settings") or {}) != what_matters(now):
+        print(f"gradflow: {partial} is from other settings: not reused", file=sys.stderr)
+        return {}
+    cells = {c: e for c, e in saved.get("cells", {}).items() if c in settings.cells}
+    if cells:
+        print(
+            f"gradflow: reusing {', '.join(cells)} from an unfinished run ({partial})",
+            file=sys.stderr,
+        )
+    return cells
 
 
 def _finite(obj):
