@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -208,8 +209,6 @@ def build_task(task_name: str, cell: str, length: int, hidden: int, batch: int, 
 def train_briefly(model, task, steps: int, lr: float, clip: float, label: str = "") -> list[dict]:
     """``steps`` Adam steps on the task's training batches, the gradient clipped to global norm
     ``clip`` as the trainer does. Returns ``{"step", "loss"}`` records (every 10 steps)."""
-    import sys
-
     from rnnlab.train.progress import progress_bar, progress_enabled
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
