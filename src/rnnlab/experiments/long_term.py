@@ -573,11 +573,18 @@ def gradflow_section(folder: Path, figures: Path, out: Path, first: bool = True)
             "| run | steps | max grad norm before clip | max update norm | last loss |",
             "|---|---:|---:|---:|---:|",
         ]
+
+        def largest(recs, key):
+            # gradflow.json writes an overflowed (infinite) norm as null
+            if any(r[key] is None for r in recs):
+                return "inf (overflow)"
+            return f"{max(r[key] for r in recs):.3g}"
+
         for name, recs in ex["runs"].items():
             label = "no clipping" if name == "no_clip" else f"clipped at {ex['clip']:g}"
             L.append(
-                f"| {label} | {len(recs)} | {max(r['grad_norm_pre_clip'] or 0 for r in recs):.3g} | "
-                f"{max(r['update_norm'] or 0 for r in recs):.3g} | {recs[-1]['loss']:.4g} |"
+                f"| {label} | {len(recs)} | {largest(recs, 'grad_norm_pre_clip')} | "
+                f"{largest(recs, 'update_norm')} | {recs[-1]['loss']:.4g} |"
             )
     return L + [""]
 
