@@ -28,11 +28,8 @@ class MinimalLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, h0, c0, W_ih, W_hh, b_ih, b_hh):
-        T, B, D = X.shape
-        H = h0.shape[1]
-        A = torch.addmm(b_ih + b_hh, X.reshape(T * B, D), W_ih.t()).view(T, B, 4 * H)
-        Hs, Cs, TC = X.new_empty(T + 1, B, H), X.new_empty(T + 1, B, H), X.new_empty(T, B, H)
-        Hs[0], Cs[0] = h0, c0
+        A, Hs, Cs, TC = project_inputs(X, h0, c0, W_ih, b_ih, b_hh)
+        T, B, H = X.shape[0], X.shape[1], h0.shape[1]
         W = W_hh.t().contiguous()
         A4 = A.view(T, B, 4, H)
         a_r, if_r = A.unbind(0), A[:, :, : 2 * H].unbind(0)
@@ -89,25 +86,46 @@ class MinimalLSTM(torch.autograd.Function):
             torch.addcmul(dcf, dh, Kc_r[t], out=dc_r[t])
             torch.mul(dcu_r[t], K_r[t], out=dA_ifg[t])
             dcf = dc_r[t] * F_r[t]
-        dA2 = dA.view(T * B, 4 * H)
-        db = dA2.sum(0)
-        return (
-            (dA2 @ W_ih).view(T, B, D),
-            dA_rows[0] @ W_hh,
-            dcf,
-            dA2.t() @ X.reshape(T * B, D),
-            dA2.t() @ Hs[:-1].reshape(T * B, H),
-            db,
-            db.clone(),
+        dX, dh0, dW_ih, dW_hh, db = gradients_after_the_loop(
+            dA.view(T, B, 4 * H), X, Hs, W_ih, W_hh
         )
+        return dX, dh0, dcf, dW_ih, dW_hh, db, db.clone()
+
+
+def project_inputs(X, h0, c0, W_ih, b_ih, b_hh):
+    """Before the loop: the input projection of every step plus both biases, ``A`` (T, B, 4H), in
+    one GEMM; the buffers ``Hs``, ``Cs`` (T + 1, B, H), first rows h0, c0; ``TC`` (T, B, H)."""
+    T, B, D = X.shape
+    H = h0.shape[1]
+    A = torch.addmm(b_ih + b_hh, X.reshape(T * B, D), W_ih.t()).view(T, B, 4 * H)
+    Hs, Cs, TC = X.new_empty(T + 1, B, H), X.new_empty(T + 1, B, H), X.new_empty(T, B, H)
+    Hs[0], Cs[0] = h0, c0
+    return A, Hs, Cs, TC
+
+
+def gradients_after_the_loop(dA, X, Hs, W_ih, W_hh):
+    """From the pre-activations' gradient ``dA`` (T, B, 4H): dX, dh0, dW_ih, dW_hh and the bias
+    gradient, each one GEMM (or sum) over the whole sequence."""
+    T, B, D = X.shape
+    H = Hs.shape[2]
+    dA2 = dA.reshape(T * B, 4 * H)
+    return (
+        (dA2 @ W_ih).view(T, B, D),
+        dA[0] @ W_hh,
+        dA2.t() @ X.reshape(T * B, D),
+        dA2.t() @ Hs[:-1].reshape(T * B, H),
+        dA2.sum(0),
+    )
 
 
 def minimal(m: torch.nn.LSTM, X, h0, c0):
     return MinimalLSTM.apply(X, h0, c0, m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)
 
 
-def check_gradients(T: int, B: int, D: int, H: int) -> float:
-    """Largest difference from torch.nn.LSTM over outputs and all gradients, in float64."""
+def check_gradients(T: int, B: int, D: int, H: int, run=None) -> float:
+    """Largest difference from torch.nn.LSTM over outputs and all gradients, in float64, of
+    ``run(module, X, h0, c0) -> (Y, h_T, c_T)`` (default: the minimal loop)."""
+    run = run or minimal
     torch.manual_seed(0)
     m = torch.nn.LSTM(D, H).double()
     X = torch.randn(T, B, D, dtype=torch.double, requires_grad=True)
@@ -118,18 +136,15 @@ def check_gradients(T: int, B: int, D: int, H: int) -> float:
     ref = torch.autograd.grad(
         (Y * w[0]).sum() + (hn[0] * w[1]).sum() + (cn[0] * w[2]).sum(), wanted
     )
-    Y2, hn2, cn2 = minimal(m, X, h0, c0)
+    Y2, hn2, cn2 = run(m, X, h0, c0)
     got = torch.autograd.grad((Y2 * w[0]).sum() + (hn2 * w[1]).sum() + (cn2 * w[2]).sum(), wanted)
     return max((Y - Y2).abs().max().item(), *((a - b).abs().max().item() for a, b in zip(ref, got)))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="35x20x200x200", help="TxBxDxH")
-    ap.add_argument("--rounds", type=int, default=10)
-    args = ap.parse_args()
-    T, B, D, H = (int(v) for v in args.size.split("x"))
-    print(f"float64 check against torch.nn.LSTM: max difference {check_gradients(5, 3, 4, 6):.1e}")
+def compare(size: str, rounds: int, contenders: dict) -> None:
+    """Time forward+backward of torch.nn.LSTM, rnnlab's fused engine and ``contenders`` (name ->
+    ``run(module, X, h0, c0)``) in alternating blocks; print medians and ratios to torch.nn.LSTM."""
+    T, B, D, H = (int(v) for v in size.split("x"))
     torch.manual_seed(0)
     m = torch.nn.LSTM(D, H)
     fused = rnnlab.LSTM(D, H, engine="fused")
@@ -140,28 +155,38 @@ def main() -> None:
     def run_torch():
         m(X)[0].sum().backward()
 
-    def run_minimal():
-        minimal(m, X, zero, zero)[0].sum().backward()
-
     def run_fused():
         fused(X)[0].sum().backward()
 
-    fns = {"torch.nn.LSTM": run_torch, "minimal loop": run_minimal, "rnnlab fused": run_fused}
+    def runner(run):
+        return lambda: run(m, X, zero, zero)[0].sum().backward()
+
+    fns = {"torch.nn.LSTM": run_torch, **{k: runner(r) for k, r in contenders.items()}}
+    fns["rnnlab fused"] = run_fused
     times: dict[str, list[float]] = {k: [] for k in fns}
     for fn in fns.values():
         for _ in range(5):
             fn()
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, fn in fns.items():
             for _ in range(5):
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
     base = statistics.median(times["torch.nn.LSTM"])
-    print(f"T x B x D x H = {args.size}, {torch.get_num_threads()} torch threads")
+    print(f"T x B x D x H = {size}, {torch.get_num_threads()} torch threads")
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"{name:16s} {med * 1e3:7.2f} ms   ratio {med / base:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="35x20x200x200", help="TxBxDxH")
+    ap.add_argument("--rounds", type=int, default=10)
+    args = ap.parse_args()
+    print(f"float64 check against torch.nn.LSTM: max difference {check_gradients(5, 3, 4, 6):.1e}")
+    compare(args.size, args.rounds, {"minimal loop": minimal})
 
 
 if __name__ == "__main__":
