@@ -15,7 +15,9 @@ Needs a C++ compiler and ninja (``torch.utils.cpp_extension.load_inline``; compi
 torch's extension cache, about a minute). It first checks outputs and gradients against
 torch.nn.LSTM in float64, then times the contenders in alternating blocks.
 
-    python benchmarks/compiled_lstm_step.py [--size 35x20x200x200] [--rounds 10]
+    python benchmarks/compiled_lstm_step.py [--size 35x20x200x200] [--rounds 10] [--packed]
+
+``--packed`` adds the compiled step with its per-step GEMMs on oneDNN's pre-packed ``W_hh``.
 """
 
 from __future__ import annotations
@@ -113,19 +115,35 @@ def build():
     )
 
 
+def recurrent_products(W_hh, B: int, packed: bool):
+    """``forward(a, h)``: ``a += h W_hh^T`` in place; ``backward(dy, da)``: ``dy + da W_hh``.
+    ``packed``: both GEMMs on oneDNN's pre-packed weights (``torch.ops.mkldnn._linear_pointwise``,
+    as in ``packed_weights.py``; float32 only), else ``torch.addmm``."""
+    if not packed:
+        W = W_hh.t().contiguous()
+        return (lambda a, h: a.addmm_(h, W)), (lambda dy, da: torch.addmm(dy, da, W_hh))
+    linear, reorder = torch.ops.mkldnn._linear_pointwise, torch.ops.mkldnn._reorder_linear_weight
+    Wp, WpT = reorder(W_hh.contiguous(), B), reorder(W_hh.t().contiguous(), B)
+    return (
+        lambda a, h: a.add_(linear(h, Wp, None, "none", [], "")),
+        lambda dy, da: dy + linear(da, WpT, None, "none", [], ""),
+    )
+
+
 class CompiledStepLSTM(torch.autograd.Function):
-    """``CompiledStepLSTM.apply(ext, X, h0, c0, W_ih, W_hh, b_ih, b_hh) -> (Y, h_T, c_T)``."""
+    """``CompiledStepLSTM.apply(ext, packed, X, h0, c0, W_ih, W_hh, b_ih, b_hh) -> (Y, h_T,
+    c_T)``; ``packed``: see :func:`recurrent_products`."""
 
     @staticmethod
-    def forward(ctx, ext, X, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    def forward(ctx, ext, packed, X, h0, c0, W_ih, W_hh, b_ih, b_hh):
         A, Hs, Cs, TC = project_inputs(X, h0, c0, W_ih, b_ih, b_hh)
-        T = X.shape[0]
-        W = W_hh.t().contiguous()
+        T, B = X.shape[:2]
+        forward_product, backward_product = recurrent_products(W_hh, B, packed)
         a_r, h_r, c_r, tc_r = A.unbind(0), Hs.unbind(0), Cs.unbind(0), TC.unbind(0)
         for t in range(T):
-            a_r[t].addmm_(h_r[t], W)
+            forward_product(a_r[t], h_r[t])
             ext.step_forward(a_r[t], c_r[t], c_r[t + 1], tc_r[t], h_r[t + 1])
-        ctx.ext = ext
+        ctx.ext, ctx.backward_product = ext, backward_product
         ctx.save_for_backward(X, W_ih, W_hh)
         ctx.buffers = (A, Hs, Cs, TC)
         return Hs[1:].clone(), Hs[T].clone(), Cs[T].clone()
@@ -134,44 +152,66 @@ class CompiledStepLSTM(torch.autograd.Function):
     def backward(ctx, dY, dh_T, dc_T):
         X, W_ih, W_hh = ctx.saved_tensors
         A, Hs, Cs, TC = ctx.buffers
-        T, B, D = X.shape
-        H = Hs.shape[2]
-        dA = X.new_empty(T, B, 4 * H)
-        a_r, da_r, c_r, tc_r, dy_r = (
-            A.unbind(0),
-            dA.unbind(0),
-            Cs.unbind(0),
-            TC.unbind(0),
-            dY.unbind(0),
-        )
+        T = X.shape[0]
+        dA = torch.empty_like(A)
+        a_r, da_r, c_r, tc_r, dy_r = (x.unbind(0) for x in (A, dA, Cs, TC, dY))
         dcf = dc_T.contiguous().clone()
         for t in range(T - 1, -1, -1):
-            dh = dy_r[t] + dh_T if t == T - 1 else torch.addmm(dy_r[t], da_r[t + 1], W_hh)
+            dh = dy_r[t] + dh_T if t == T - 1 else ctx.backward_product(dy_r[t], da_r[t + 1])
             ctx.ext.step_backward(dh, dcf, a_r[t], c_r[t], tc_r[t], da_r[t])
         dX, dh0, dW_ih, dW_hh, db = gradients_after_the_loop(dA, X, Hs, W_ih, W_hh)
-        return None, dX, dh0, dcf, dW_ih, dW_hh, db, db.clone()
+        return None, None, dX, dh0, dcf, dW_ih, dW_hh, db, db.clone()
+
+
+def check_float32(run_a, run_b) -> float:
+    """Largest difference of outputs and gradients between two runners, float32, 7x4x5x6."""
+    torch.manual_seed(0)
+    m = torch.nn.LSTM(5, 6)
+    X = torch.randn(7, 4, 5, requires_grad=True)
+    zero = X.new_zeros(4, 6)
+
+    def grads(run):
+        Y = run(m, X, zero, zero)[0]
+        return (Y, *torch.autograd.grad(Y.square().sum(), [X, *m.parameters()]))
+
+    return max((a - b).abs().max().item() for a, b in zip(grads(run_a), grads(run_b)))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="35x20x200x200", help="TxBxDxH")
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument(
+        "--packed", action="store_true", help="also time the compiled step on packed W_hh"
+    )
     args = ap.parse_args()
     if shutil.which("ninja") is None or shutil.which("c++") is None:
         print("needs a C++ compiler (c++) and ninja on PATH", file=sys.stderr)
         return 2
     ext = build()
 
-    def compiled(m, X, h0, c0):
-        weights = (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)
-        return CompiledStepLSTM.apply(ext, X, h0.contiguous(), c0.contiguous(), *weights)
+    def runner(packed: bool):
+        def run(m, X, h0, c0):
+            weights = (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)
+            h0, c0 = h0.contiguous(), c0.contiguous()
+            return CompiledStepLSTM.apply(ext, packed, X, h0, c0, *weights)
+
+        return run
+
+    compiled, packed = runner(False), runner(True)
 
     err = check_gradients(5, 3, 4, 6, run=compiled)
     print(f"float64 check against torch.nn.LSTM: max difference {err:.1e}")
     if err > 1e-10:
         print("the compiled step disagrees with torch.nn.LSTM: not timed", file=sys.stderr)
         return 1
-    compare(args.size, args.rounds, {"minimal loop": minimal, "compiled step": compiled})
+
+    contenders = {"minimal loop": minimal, "compiled step": compiled}
+    if args.packed:
+        err = check_float32(compiled, packed)
+        print(f"float32, packed against unpacked compiled step: max difference {err:.1e}")
+        contenders["compiled+packed"] = packed
+    compare(args.size, args.rounds, contenders)
     return 0
 
 
