@@ -10,6 +10,32 @@ import argparse
 import importlib
 import sys
 
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter for subcommands with examples: a paragraph written as one line is
+    filled to the terminal's width, as argparse's default formatter does; a paragraph whose
+    lines are broken by hand (an example block) is kept as written."""
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+
+        out = []
+        for para in text.strip("\n").split("\n\n"):
+            if "\n" in para:
+                out.append("\n".join(indent + line for line in para.splitlines()))
+            else:
+                out.append(
+                    textwrap.fill(
+                        " ".join(para.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
+                    )
+                )
+        return "\n\n".join(out)
+
+
 #: subcommand modules; each has ``add_parser(subparsers)``
 _COMMANDS = [
     "rnnlab.train.cli",  # train, eval, sample, report, demo

@@ -176,6 +176,7 @@ def test_an_interrupted_run_resumes_after_its_last_finished_cell(tmp_path, monke
 
     monkeypatch.setattr(gradflow, "train_briefly", interrupted_at_gru)
     assert main(argv) == 130
+    assert f"rerun with --out {out}" in capsys.readouterr().err  # where the finished cells are
     saved = json.loads((out / "gradflow.partial.json").read_text())
     assert list(saved["cells"]) == ["rnn"] and not (out / "gradflow.json").exists()
 
@@ -198,6 +199,37 @@ def test_an_interrupted_run_resumes_after_its_last_finished_cell(tmp_path, monke
     assert main([*argv[:-1], str(fresh)]) == 0
     again = json.loads((fresh / "gradflow.json").read_text())["cells"]["rnn"]
     assert again["trained"]["norms"] == data["cells"]["rnn"]["trained"]["norms"]
+
+    # a run of other cells keeps the unfinished run's cells it did not measure for later
+    partial = out / "gradflow.partial.json"
+    partial.write_text(json.dumps(saved))
+    assert main([*argv[:2], "gru", *argv[3:]]) == 0
+    assert list(json.loads(partial.read_text())["cells"]) == ["rnn"]
+    trained.clear()
+    assert main(argv) == 0 and trained == ["gru"] and not partial.exists()
+
+    # a reused cell whose numbers overflowed (inf, nan) is reported as a fresh one would be
+    overflowed = json.loads(json.dumps(saved))
+    overflowed["cells"]["rnn"]["trained"]["valid_loss"] = float("nan")
+    overflowed["cells"]["rnn"]["trained"]["summary"]["first_over_last"] = float("inf")
+    partial.write_text(json.dumps(overflowed))
+    assert main(argv) == 0 and (out / "gradflow.png").is_file()
+    assert (
+        json.loads((out / "gradflow.json").read_text())["cells"]["rnn"]["trained"]["valid_loss"]
+        is None
+    )
+
+    # a partial file of another shape is measured again, not a traceback
+    for bad in (
+        "null",
+        "[1, 2]",
+        json.dumps({**saved, "cells": []}),
+        json.dumps({**saved, "cells": {"rnn": {}}}),
+    ):
+        partial.write_text(bad)
+        trained.clear()
+        assert main(argv) == 0 and trained == ["rnn", "gru"]
+        assert "unreadable: measuring every cell" in capsys.readouterr().err
 
     # a partial file from other settings is not reused
     (out / "gradflow.partial.json").write_text(json.dumps(saved))

@@ -79,7 +79,11 @@ def test_the_page_includes_a_gradflow_result(tmp_path):
     assert main([*args, "--probe", "4", "--explode-steps", "2", "--out", str(gf)]) == 0
     # as gradflow.json records a norm that overflowed to inf: null
     g = json.loads((gf / "gradflow.json").read_text())
-    g["exploding"]["runs"]["no_clip"][-1].update(grad_norm_pre_clip=None, update_norm=None)
+    g["exploding"]["runs"]["no_clip"][-1].update(
+        grad_norm_pre_clip=None, update_norm=None, loss=None
+    )
+    g["exploding"]["summary"]["first_over_last"] = None
+    g["cells"]["gru"]["trained"]["valid_loss"] = None  # a diverged training
     (gf / "gradflow.json").write_text(json.dumps(g))
     a = _args(tmp_path, tasks="adding", cells="rnn", lengths="10", gradflow=str(gf))
     assert long_term.run(a) == 0
@@ -89,9 +93,10 @@ def test_the_page_includes_a_gradflow_result(tmp_path):
     assert "![gradflow.png](figures/long-term-gradflow.png)" in page
     assert (tmp_path / "page" / "figures" / "long-term-exploding.png").is_file()
     assert "**Adding problem**" in page and "**Copy memory**" not in page  # only the tasks run
-    assert (
-        "Exploding case" in page and "| no clipping | 2 | inf (overflow) | inf (overflow) |" in page
-    )
+    over = "inf/nan (overflow)"
+    assert f"| no clipping | 2 | {over} | {over} | {over} |" in page
+    assert f"||dL/dh_0|| / ||dL/dh_T-1|| = {over}." in page
+    assert f"| GRU | trained | {over} |" in page
 
     # a second folder adds its own table and figure after the first's
     gf2 = tmp_path / "gf2"

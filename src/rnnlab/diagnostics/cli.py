@@ -4,10 +4,10 @@ they pass and 1 when they do not (2 for a mistake in the command)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from rnnlab.cli import HelpFormatter
 from rnnlab.errors import UserError
 
 
@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
         description="Build the model, measure the loss at initialisation on the first training "
         "batches with regularisation off, and compare it with the task's expected value (ln C "
         "for C-way cross-entropy, the matching value for Bernoulli outputs).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="example:\n  rnnlab check initial-loss --config configs/lm/demo.toml",
     )
     _config_args(p)
@@ -59,7 +59,7 @@ def add_parser(subparsers) -> None:
         description="Train on the first --batches minibatches, over and over, with "
         "regularisation off, and report whether the loss on them reaches ~0 (or the accuracy "
         "~100%). Writes the curve to runs/diagnostics/.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="example:\n  rnnlab check overfit --config configs/lm/demo.toml --batches 5",
     )
     _config_args(p)
@@ -76,7 +76,7 @@ def add_parser(subparsers) -> None:
         description="Train a fresh model for --iters steps while the learning rate grows "
         "geometrically from --min-lr to --max-lr; plot the loss against the rate and suggest "
         "one (a tenth of the rate at the minimum of the smoothed loss).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="example:\n  rnnlab lr-find --config configs/lm/demo.toml --iters 150",
     )
     _config_args(p)
@@ -93,7 +93,7 @@ def add_parser(subparsers) -> None:
         "(runs overlaid), and name the shapes seen with their evidence: flat start, plateau, "
         "decay too early, overfitting (gap growing), underfitting (no gap), still improving, "
         "diverging, no progress.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="example:\n  rnnlab curves runs/lm/20260101-120000-demo",
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (or unique suffixes)")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shlex
@@ -11,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from rnnlab.cli import HelpFormatter
 from rnnlab.errors import UserError
 
 
@@ -28,7 +28,7 @@ def add_parser(subparsers) -> None:
             "gradflow.png and exploding.png to --out. Rerun with the same --out, an interrupted "
             "run keeps the cells it finished (gradflow.partial.json)."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="example:\n  rnnlab gradflow --cells rnn,lstm,gru --task adding --length 200",
     )
     p.add_argument(
@@ -65,7 +65,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--explode-lr", type=float, default=0.1, help="SGD learning rate there (0.1)")
     p.add_argument("--no-explode", action="store_true", help="skip the exploding case")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
-    p.add_argument("--out", help="output folder (default runs/gradflow/<timestamp>/)")
+    p.add_argument(
+        "--out",
+        help="output folder (default $RNNLAB_RUNS/gradflow/<timestamp>/, $RNNLAB_RUNS defaulting "
+        "to ./runs); rerun with the same --out to resume an interrupted run",
+    )
     p.set_defaults(func=cmd_gradflow)
 
 
@@ -95,20 +99,41 @@ def cmd_gradflow(args) -> int:
         explode_lr=args.explode_lr,
     )
     settings.validate()
-    out = Path(args.out) if args.out else Path("runs/gradflow") / time.strftime("%Y%m%d-%H%M%S")
+    if args.out:
+        out = Path(args.out)
+    else:
+        from rnnlab.train.run_dir import runs_root
+
+        out = runs_root() / "gradflow" / time.strftime("%Y%m%d-%H%M%S")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     partial = out / PARTIAL
     done = _finished_cells(partial, settings)
+    # Finished cells this run does not ask for stay in the partial file for a later run.
+    kept = {c: e for c, e in done.items() if c not in settings.cells}
 
     def save_partial(result: dict) -> None:
-        atomic_write_text(partial, json.dumps(_finite(result)) + "\n")
+        # Read back only by this command, so inf and nan are kept as they are (not JSON's null).
+        saved = {**result, "cells": {**kept, **result["cells"]}}
+        atomic_write_text(partial, json.dumps(saved) + "\n")
 
-    result = run_gradflow(settings, done=done, on_cell=save_partial)
+    try:
+        result = run_gradflow(settings, done=done, on_cell=save_partial)
+    except KeyboardInterrupt:
+        if partial.is_file():
+            print(
+                f"gradflow: the finished cells are saved in {partial}; rerun with "
+                f"--out {shlex.quote(str(out))} to measure only the others",
+                file=sys.stderr,
+            )
+        raise
     result["command"] = "rnnlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     atomic_write_text(out / "gradflow.json", json.dumps(_finite(result), indent=1) + "\n")
-    partial.unlink(missing_ok=True)
+    if kept:
+        atomic_write_text(partial, json.dumps({**result, "cells": kept}) + "\n")
+    else:
+        partial.unlink(missing_ok=True)
     paths = write_figures(result, out)
     _print_summary(result)
     for path in [out / "gradflow.json", *paths]:
@@ -116,13 +141,14 @@ def cmd_gradflow(args) -> int:
     return 0
 
 
-# The cells an unfinished run has measured, saved after each one: rerunning the same command
-# with the same --out picks up after the last finished cell.
+# The cells an unfinished run has measured, saved after each one: rerunning with the same --out
+# measures only the cells that are left.
 PARTIAL = "gradflow.partial.json"
 
 
 def _finished_cells(partial: Path, settings) -> dict:
-    """The entries of ``partial`` when it holds a run of the same settings, else nothing."""
+    """The entries of ``partial`` when it holds cells measured with the same settings, else
+    nothing (a file that is torn, of another shape or of other settings is measured again)."""
     from dataclasses import asdict
 
     if not partial.is_file():
@@ -130,23 +156,42 @@ def _finished_cells(partial: Path, settings) -> dict:
     try:
         saved = json.loads(partial.read_text())
     except (OSError, ValueError):
-        return {}  # torn or unreadable: measure again
+        saved = None
+    cells = saved.get("cells") if isinstance(saved, dict) else None
+    if not isinstance(cells, dict) or not all(_is_entry(e) for e in cells.values()):
+        print(f"gradflow: {partial} is unreadable: measuring every cell", file=sys.stderr)
+        return {}
 
     # A cell's numbers depend on every setting but the cell list and the exploding case's.
-    def what_matters(d: dict) -> dict:
+    def what_matters(d) -> dict:
+        d = d if isinstance(d, dict) else {}
         return {k: v for k, v in d.items() if k != "cells" and not k.startswith("explode")}
 
     now = json.loads(json.dumps(asdict(settings)))
-    if what_matters(saved.get("settings") or {}) != what_matters(now):
-        print(f"gradflow: {partial} is from other settings: not reused", file=sys.stderr)
-        return {}
-    cells = {c: e for c, e in saved.get("cells", {}).items() if c in settings.cells}
-    if cells:
+    if what_matters(saved.get("settings")) != what_matters(now):
         print(
-            f"gradflow: reusing {', '.join(cells)} from an unfinished run ({partial})",
+            f"gradflow: {partial} is from other settings: not reused (this run replaces it)",
+            file=sys.stderr,
+        )
+        return {}
+    reused = [c for c in cells if c in settings.cells]
+    if reused:
+        print(
+            f"gradflow: reusing {', '.join(reused)} from an unfinished run ({partial})",
             file=sys.stderr,
         )
     return cells
+
+
+def _is_entry(entry) -> bool:
+    """Whether ``entry`` has the shape :func:`run_gradflow` gives a cell."""
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("label"), str)
+        and all(isinstance(entry.get(p), dict) for p in ("init", "trained"))
+        and isinstance(entry["init"].get("norms"), list)
+        and isinstance(entry["init"].get("summary"), dict)
+    )
 
 
 def _finite(obj):

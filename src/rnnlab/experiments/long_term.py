@@ -274,6 +274,15 @@ def estimate(args, points) -> int:
 
 
 # ---------------------------------------------------------------------- the page
+# gradflow.json writes an infinite or nan number (an overflow) as null.
+NOT_FINITE = "inf/nan (overflow)"
+
+
+def _finite_or(v, fmt) -> str:
+    """``fmt(v)``, or :data:`NOT_FINITE` for a number gradflow.json wrote as null."""
+    return NOT_FINITE if v is None else fmt(v)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.4f}" if v >= 1e-3 else f"{v:.1e}"
 
@@ -542,8 +551,9 @@ def gradflow_section(folder: Path, figures: Path, out: Path, first: bool = True)
             m = e["summary"]
             ratio = m["first_over_last"]
             L.append(
-                f"| {entry['label']} | {phase} | {_fmt(e['valid_loss'])} | "
-                f"{m['log10_per_step']:+.4f} | {'0' if ratio is None else f'{ratio:.2g}'} |"
+                f"| {entry['label']} | {phase} | {_finite_or(e['valid_loss'], _fmt)} | "
+                f"{_finite_or(m['log10_per_step'], '{:+.4f}'.format)} | "
+                f"{_finite_or(ratio, '{:.2g}'.format)} |"
             )
     for name in ("gradflow.png", "exploding.png"):
         if not (folder / name).is_file():
@@ -567,7 +577,8 @@ def gradflow_section(folder: Path, figures: Path, out: Path, first: bool = True)
             "",
             f"Exploding case: a tanh RNN with its recurrent matrix scaled to spectral radius "
             f"{ex['spectral_radius']:g} (torch's init gives {ex['spectral_radius_at_init']:.2f}): "
-            f"||dL/dh_0|| / ||dL/dh_T-1|| = {ex['summary']['first_over_last']:.3g}. Plain SGD "
+            f"||dL/dh_0|| / ||dL/dh_T-1|| = "
+            f"{_finite_or(ex['summary']['first_over_last'], '{:.3g}'.format)}. Plain SGD "
             f"(lr {ex['sgd_lr']:g}) from there:",
             "",
             "| run | steps | max grad norm before clip | max update norm | last loss |",
@@ -575,16 +586,15 @@ def gradflow_section(folder: Path, figures: Path, out: Path, first: bool = True)
         ]
 
         def largest(recs, key):
-            # gradflow.json writes an overflowed (infinite) norm as null
             if any(r[key] is None for r in recs):
-                return "inf (overflow)"
+                return NOT_FINITE
             return f"{max(r[key] for r in recs):.3g}"
 
         for name, recs in ex["runs"].items():
             label = "no clipping" if name == "no_clip" else f"clipped at {ex['clip']:g}"
             L.append(
                 f"| {label} | {len(recs)} | {largest(recs, 'grad_norm_pre_clip')} | "
-                f"{largest(recs, 'update_norm')} | {recs[-1]['loss']:.4g} |"
+                f"{largest(recs, 'update_norm')} | {_finite_or(recs[-1]['loss'], '{:.4g}'.format)} |"
             )
     return L + [""]
 

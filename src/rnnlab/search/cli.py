@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rnnlab.cli import HelpFormatter
 from rnnlab.errors import UserError
 
 EPILOG = """\
@@ -34,7 +35,7 @@ def add_parser(subparsers) -> None:
             "(NaN, crash) are recorded and the study goes on. Writes best.md, trials.csv, "
             "scatter.png and importances.png into RUNS/search/STUDY/."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog=EPILOG,
     )
     p.add_argument("--config", "-c", required=True, help="the base TOML config of every trial")

@@ -7,9 +7,9 @@ image to try), ``--heldout SEED`` scores the run on a new synthetic test set it 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from rnnlab.cli import HelpFormatter
 from rnnlab.errors import UserError, output_file
 
 
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
             "caption and write an overlay PNG: the image, then one panel per word with the "
             "attention map over the image."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog=(
             "examples:\n"
             "  rnnlab caption runs/caption/2026-01-01-shapes scene.png --new-scene 7\n"

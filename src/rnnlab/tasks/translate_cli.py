@@ -3,11 +3,11 @@ attention heatmap; or translate a file or a whole split and score it with BLEU."
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
 
+from rnnlab.cli import HelpFormatter
 from rnnlab.errors import UserError, output_file
 
 
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
             "--split), print sacrebleu's corpus BLEU of the detokenised output against the raw "
             "references, and its signature."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog=(
             "examples:\n"
             '  rnnlab translate RUN "ein mann isst brot ."\n'

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from rnnlab.cli import HelpFormatter
 from rnnlab.errors import UserError
 
 
@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
             "with --set train.max_steps=N (or train.epochs, train.max_minutes) it also raises "
             "the budget of a run, finished or not, and trains on."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="example:\n  rnnlab train lm --config configs/lm/hello.toml --set train.lr=0.01",
     )
     p.add_argument(
