@@ -31,6 +31,8 @@ from minimal_lstm_loop import (
     check_gradients,
     compare,
     gradients_after_the_loop,
+    keep_for_backward,
+    kept_for_backward,
     minimal,
     project_inputs,
 )
@@ -144,14 +146,11 @@ class CompiledStepLSTM(torch.autograd.Function):
             forward_product(a_r[t], h_r[t])
             ext.step_forward(a_r[t], c_r[t], c_r[t + 1], tc_r[t], h_r[t + 1])
         ctx.ext, ctx.backward_product = ext, backward_product
-        ctx.save_for_backward(X, W_ih, W_hh)
-        ctx.buffers = (A, Hs, Cs, TC)
-        return Hs[1:].clone(), Hs[T].clone(), Cs[T].clone()
+        return keep_for_backward(ctx, X, W_ih, W_hh, (A, Hs, Cs, TC))
 
     @staticmethod
     def backward(ctx, dY, dh_T, dc_T):
-        X, W_ih, W_hh = ctx.saved_tensors
-        A, Hs, Cs, TC = ctx.buffers
+        X, W_ih, W_hh, (A, Hs, Cs, TC) = kept_for_backward(ctx)
         T = X.shape[0]
         dA = torch.empty_like(A)
         a_r, da_r, c_r, tc_r, dy_r = (x.unbind(0) for x in (A, dA, Cs, TC, dY))

@@ -44,14 +44,11 @@ class MinimalLSTM(torch.autograd.Function):
             c_r[t + 1].addcmul_(i_r[t], g_r[t])
             torch.tanh(c_r[t + 1], out=tc_r[t])
             torch.mul(o_r[t], tc_r[t], out=h_r[t + 1])
-        ctx.save_for_backward(X, W_ih, W_hh)
-        ctx.buffers = (A, Hs, Cs, TC)
-        return Hs[1:].clone(), Hs[T].clone(), Cs[T].clone()
+        return keep_for_backward(ctx, X, W_ih, W_hh, (A, Hs, Cs, TC))
 
     @staticmethod
     def backward(ctx, dY, dh_T, dc_T):
-        X, W_ih, W_hh = ctx.saved_tensors
-        A, Hs, Cs, TC = ctx.buffers
+        X, W_ih, W_hh, (A, Hs, Cs, TC) = kept_for_backward(ctx)
         T, B, D = X.shape
         H = Hs.shape[2]
         A4 = A.view(T, B, 4, H)
@@ -101,6 +98,20 @@ def project_inputs(X, h0, c0, W_ih, b_ih, b_hh):
     Hs, Cs, TC = X.new_empty(T + 1, B, H), X.new_empty(T + 1, B, H), X.new_empty(T, B, H)
     Hs[0], Cs[0] = h0, c0
     return A, Hs, Cs, TC
+
+
+def keep_for_backward(ctx, X, W_ih, W_hh, buffers):
+    """Keep what the backward needs on ``ctx``; return the outputs ``(Y, h_T, c_T)`` from the
+    buffers ``(A, Hs, Cs, TC)`` of :func:`project_inputs`."""
+    ctx.save_for_backward(X, W_ih, W_hh)
+    ctx.buffers = buffers
+    Hs, Cs = buffers[1], buffers[2]
+    return Hs[1:].clone(), Hs[-1].clone(), Cs[-1].clone()
+
+
+def kept_for_backward(ctx):
+    """``X, W_ih, W_hh, (A, Hs, Cs, TC)`` as :func:`keep_for_backward` kept them."""
+    return (*ctx.saved_tensors, ctx.buffers)
 
 
 def gradients_after_the_loop(dA, X, Hs, W_ih, W_hh):
